@@ -1,0 +1,19 @@
+"""Settings for the test suite: the real settings, with tests' own data dir and inline tasks."""
+
+from __future__ import annotations
+
+import os
+
+from jingan.config.environment import PROJECT_ROOT
+
+os.environ.setdefault("JINGAN_DATA_DIR", str(PROJECT_ROOT / "var" / "test"))
+
+from jingan.config.settings import *  # noqa: E402,F403
+from jingan.config.settings import HUEY  # noqa: E402
+
+# Tasks run inline, in the test's transaction; tests of the real consumer build their own.
+HUEY = {**HUEY, "immediate": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Test servers speak plain HTTP on loopback, also in services mode.
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
