@@ -17,8 +17,18 @@ from django.urls import reverse
 from jingan.lib.discovery import declared
 
 
+class _Linked:
+    """Something the pages link to by URL name, resolved when rendered."""
+
+    url_name: str
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
 @dataclass(frozen=True)
-class MenuItem:
+class MenuItem(_Linked):
     title: str
     url_name: str
     icon: str  # a Tabler icon name, e.g. "home"
@@ -26,13 +36,9 @@ class MenuItem:
     permission: str | None = None  # "app_label.codename"; None: any signed-in staff member
     order: int = 100
 
-    @property
-    def url(self) -> str:
-        return reverse(self.url_name)
-
 
 @dataclass(frozen=True)
-class Surface:
+class Surface(_Linked):
     title: str
     audience: str
     description: str
@@ -40,22 +46,14 @@ class Surface:
     icon: str
     order: int = 100
 
-    @property
-    def url(self) -> str:
-        return reverse(self.url_name)
-
 
 @dataclass(frozen=True)
-class H5Service:
+class H5Service(_Linked):
     title: str
     description: str
     url_name: str
     icon: str
     order: int = 100
-
-    @property
-    def url(self) -> str:
-        return reverse(self.url_name)
 
 
 def console_menu(user: Any, current_path: str) -> list[dict[str, Any]]:
