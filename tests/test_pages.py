@@ -103,6 +103,14 @@ def test_status_table_refreshes_as_an_htmx_partial(
 
 
 @pytest.mark.django_db
+def test_expired_session_sends_an_htmx_refresh_to_the_login_page(client: Client) -> None:
+    response = client.get("/console/status/", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/console/login/?next=/console/status/"
+    assert response.content == b""
+
+
+@pytest.mark.django_db
 def test_platform_status_api_reports_components_and_heartbeats(
     make_staff: Callable[..., Any], client_for: Callable[[Any], Client], fresh_worker: None
 ) -> None:

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "jingan.web.middleware.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "jingan.config.urls"

@@ -7,15 +7,21 @@ import sys
 
 import pytest
 
-from jingan.testing.chromium import chromium_available
+from jingan.testing.chromium import CHROMIUM, chromium_available
 
 
 def main(argv: list[str]) -> int:
     args = list(argv)
-    "services" if os.environ.get("JINGAN_DATABASE_URL") else "embedded"
+    mode = "services" if os.environ.get("JINGAN_DATABASE_URL") else "embedded"
+    print(f"jingan test suite: {mode} mode", flush=True)
     if chromium_available():
-        pass
+        print(f"Browser tests: on (Chromium at {CHROMIUM})", flush=True)
     else:
+        print(
+            f"Browser tests: OFF - Chromium is not installed at {CHROMIUM}. "
+            "Install it with `sudo apt-get install chromium` to run them.",
+            flush=True,
+        )
         args = ["-m", "not browser", *args]
     return int(pytest.main(args))
 

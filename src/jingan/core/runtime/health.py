@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class ComponentHealth:
 class PlatformHealth:
     ok: bool
     mode: str
-    checked_at: str
+    checked_at: datetime
     components: dict[str, ComponentHealth]
 
     @property
@@ -50,7 +50,7 @@ class PlatformHealth:
         return {
             "status": "ok" if self.ok else "fail",
             "mode": self.mode,
-            "checked_at": self.checked_at,
+            "checked_at": self.checked_at.isoformat(),
             "failed": self.failed,
             "components": {name: asdict(health) for name, health in self.components.items()},
         }
@@ -142,6 +142,6 @@ def platform_health() -> PlatformHealth:
     return PlatformHealth(
         ok=all(health.ok for health in components.values()),
         mode=settings.PLATFORM_MODE,
-        checked_at=timezone.now().isoformat(),
+        checked_at=timezone.now(),
         components=components,
     )
