@@ -254,6 +254,3 @@ LOGGING = {
 # A worker heartbeat older than this makes /healthz report the worker as failed.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 150
 NINJA_PAGINATION_PER_PAGE = 50
-
-if DEBUG and ENV.is_production:  # pragma: no cover - load_environment refuses this first
-    raise ImproperlyConfigured("DEBUG is refused with a production database")
