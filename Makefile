@@ -42,6 +42,7 @@ install-dev: $(VENV)/.installed-dev node_modules/.package-lock.json
 run: install
 	$(BIN)/jingan manage migrate --noinput
 	$(BIN)/jingan demo-data --scale $(SCALE)
+	$(BIN)/jingan release sign
 	$(BIN)/jingan serve --host $(HOST) --port $(PORT)
 
 test: install-dev

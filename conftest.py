@@ -4,5 +4,6 @@ pytest_plugins = [
     "jingan.testing.req",
     "jingan.testing.fixtures",
     "jingan.testing.browser",
+    "jingan.testing.residents",
     "pytester",
 ]

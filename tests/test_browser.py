@@ -30,7 +30,7 @@ def test_landing_page_lists_surfaces_and_accounts(
     page.goto(live_server_url + "/")
     assert page.locator("h1").first.inner_text().startswith("健康静安")
     assert page.get_by_role("link", name="工作人员控制台").count() >= 1
-    assert page.locator("table").get_by_text("admin", exact=True).count() == 1
+    assert page.locator("table").get_by_text("sysadmin", exact=True).count() == 1
     screenshot(page, "landing", full_page=True)
     assert problems.errors == []
 
@@ -42,9 +42,15 @@ def test_staff_sign_in_and_see_the_console_and_big_screen(
     page.goto(live_server_url + "/console/")
     assert page.url == live_server_url + "/console/login/?next=/console/"
     screenshot(page, "console-login")
-    page.get_by_label("用户名").fill("ops")
+    page.get_by_label("用户名").fill("sysadmin")
     page.get_by_label("密码").fill("Jingan#Demo2026")
     page.get_by_role("button", name="登录").click()
+    page.wait_for_url(live_server_url + "/console/login/verify/")
+    # The embedded demo shows a demo account's current code; a real user reads their phone.
+    code = page.locator("[data-demo-code]").inner_text()
+    screenshot(page, "console-login-totp")
+    page.get_by_label("6 位动态口令").fill(code)
+    page.get_by_role("button", name="验证并登录").click()
     page.wait_for_url(live_server_url + "/console/")
     assert "平台运行状态" in page.locator("aside, .navbar-vertical").first.inner_text()
     screenshot(page, "console-home")

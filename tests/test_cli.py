@@ -50,10 +50,26 @@ def test_demo_data_is_idempotent(runner: CliRunner) -> None:
     usernames = sorted(User.objects.values_list("username", flat=True))
     second = runner.invoke(cli, ["demo-data", "--scale", "tiny"])
     assert second.exit_code == 0, second.output
-    assert sorted(User.objects.values_list("username", flat=True)) == usernames == ["admin", "ops"]
-    ops = User.objects.get(username="ops")
-    assert ops.has_perm("runtime.view_platform_status")
-    assert not ops.is_superuser
+    # tiny: the four district roles, plus the first two institutions' admins and reviewers.
+    assert (
+        sorted(User.objects.values_list("username", flat=True))
+        == usernames
+        == [
+            "auditor",
+            "jg001-admin",
+            "jg001-reviewer",
+            "jg002-admin",
+            "jg002-reviewer",
+            "regulator",
+            "secadmin",
+            "sysadmin",
+        ]
+    )
+    regulator = User.objects.get(username="regulator")
+    assert regulator.has_perm("runtime.view_platform_status")
+    assert not regulator.has_perm("institutions.change_institution")
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert all(user.has_totp for user in User.objects.all())
 
 
 def test_demo_data_rejects_an_unknown_scale(runner: CliRunner) -> None:
@@ -96,6 +112,10 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
         capture_output=True,
         timeout=120,
     )
+    # As `make run` does: serve refuses to start without a signed release manifest (CR-4).
+    subprocess.run(
+        [str(JINGAN), "release", "sign"], env=env, check=True, capture_output=True, timeout=120
+    )
     port = free_port()
     process = subprocess.Popen(
         [str(JINGAN), "serve", "--port", str(port)],
@@ -129,4 +149,5 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
+    assert "发布清单校验通过" in output
     assert "Stopped." in output

@@ -32,7 +32,7 @@ def test_landing_lists_every_surface_and_the_demo_accounts(
     ]:
         assert title in html
         assert f'href="{url}"' in html
-    for role, username in [("系统管理员", "admin"), ("平台运维", "ops")]:
+    for role, username in [("系统管理员", "sysadmin"), ("安全审计员", "auditor")]:
         assert role in html
         assert username in html
 
@@ -46,21 +46,28 @@ def test_console_sends_anonymous_visitors_to_the_login_page(client: Client) -> N
 
 
 @pytest.mark.django_db
-def test_console_login_with_password_reaches_the_workbench(
+def test_console_login_with_password_and_totp_reaches_the_workbench(
     client: Client, make_staff: Callable[..., Any]
 ) -> None:
-    make_staff("reviewer")
+    import pyotp
+    from django.utils import timezone
+
+    reviewer = make_staff("reviewer")
+    reviewer.totp_secret = pyotp.random_base32()
+    reviewer.totp_confirmed_at = timezone.now()
+    reviewer.save()
     page = client.get("/console/login/")
     assert "工作人员登录" in page.content.decode()
     wrong = client.post("/console/login/", {"username": "reviewer", "password": "wrong"})
     assert wrong.status_code == 200
-    assert "请输入一个正确的用户名和密码" in wrong.content.decode()
+    assert "用户名或密码错误。" in wrong.content.decode()
     response = client.post(
         "/console/login/?next=/console/",
         {"username": "reviewer", "password": "Test#Password2026", "next": "/console/"},
     )
-    assert response.status_code == 302
-    assert response["Location"] == "/console/"
+    assert response["Location"] == "/console/login/verify/"
+    done = client.post("/console/login/verify/", {"code": pyotp.TOTP(reviewer.totp_secret).now()})
+    assert done["Location"] == "/console/"
     assert "您好" in client.get("/console/").content.decode()
 
 
@@ -165,3 +172,18 @@ def test_unknown_pages_answer_404_in_chinese(client: Client) -> None:
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert "页面不存在" in response.content.decode()
+
+
+@pytest.mark.req("SEC-3")
+@pytest.mark.django_db
+def test_pages_carry_the_security_headers(
+    client: Client, make_staff: Callable[..., Any], client_for: Callable[[Any], Client]
+) -> None:
+    landing = client.get("/")
+    assert "frame-ancestors 'none'" in landing["Content-Security-Policy"]
+    assert "object-src 'none'" in landing["Content-Security-Policy"]
+    assert landing["X-Content-Type-Options"] == "nosniff"
+    assert landing["X-Frame-Options"] == "DENY"
+    assert "no-store" not in landing.get("Cache-Control", "")
+    console = client_for(make_staff("viewer")).get("/console/")
+    assert console["Cache-Control"] == "no-store"

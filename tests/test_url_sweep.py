@@ -16,6 +16,9 @@ PUBLIC = {
     "/console/logout/",
     "/h5/",
     "/h5/me/",
+    # Resident WeChat sign-in: the start page and the OAuth return (it checks its state).
+    "/h5/login/",
+    "/h5/login/callback/",
     "/api/v1/",
     "/api/v1/openapi.json",
     "/api/v1/docs",
@@ -61,7 +64,8 @@ def test_every_url_is_public_by_decision_or_closed_to_anonymous(client: Client) 
             continue
         response = client.get(concrete(path))
         closed = response.status_code in (401, 403, 404, 405) or (
-            response.status_code == 302 and response["Location"].startswith("/console/login/")
+            response.status_code == 302
+            and response["Location"].startswith(("/console/login/", "/h5/login/"))
         )
         if not closed:
             unprotected.append(f"{path} -> {response.status_code}")

@@ -1,6 +1,8 @@
 """The versioned JSON API: one NinjaAPI under /api/v1 gathering every context's routers.
 
-A context exposes ``ROUTERS = [(prefix, router), ...]`` in its ``api.py``.
+A context exposes ``ROUTERS = [(prefix, router), ...]`` in its ``api.py``, and may add
+``EXCEPTION_HANDLERS = [(exception_class, handler), ...]`` for errors its auth or
+endpoints raise (``handler(request, exc) -> HttpResponse``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def build_api() -> NinjaAPI:
     )
     for _, (prefix, router) in declared("api", "ROUTERS"):
         api.add_router(prefix, router)
+    for _, (exception_class, handler) in declared("api", "EXCEPTION_HANDLERS"):
+        api.add_exception_handler(exception_class, handler)
     return api
 
 

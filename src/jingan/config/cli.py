@@ -62,6 +62,31 @@ def _background_components() -> list[Any]:
     return [component for _, component in declared("background", "COMPONENTS")]
 
 
+DEV_CHECKOUT_OPTION = click.option(
+    "--dev-checkout",
+    is_flag=True,
+    default=False,
+    help="Development checkout: start even if the signed release manifest is missing or "
+    "stale (a warning is printed). Same as JINGAN_DEV_CHECKOUT=1.",
+)
+
+
+def _verify_release(dev_checkout: bool) -> None:
+    """Refuse to start (exit 3) unless the installed files match the signed release manifest."""
+    from jingan.core.crypto.manifest import (
+        STARTUP_REFUSED_EXIT_CODE,
+        ReleaseVerificationError,
+        check_release_at_startup,
+    )
+
+    try:
+        line = check_release_at_startup(dev_checkout=dev_checkout)
+    except ReleaseVerificationError as error:
+        click.echo(click.style(f"拒绝启动：{error}", fg="red"), err=True)
+        sys.exit(STARTUP_REFUSED_EXIT_CODE)
+    click.echo(line)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="jingan", prog_name="jingan")
 def cli() -> None:
@@ -78,7 +103,8 @@ def cli() -> None:
 @click.option(
     "--workers", default=None, type=int, help="Task worker threads (default JINGAN_HUEY_WORKERS)."
 )
-def serve(host: str, port: int, workers: int | None) -> None:
+@DEV_CHECKOUT_OPTION
+def serve(host: str, port: int, workers: int | None, dev_checkout: bool) -> None:
     """Run everything in one process: web (ASGI), task worker and background components.
 
     The web server runs in the main thread; the Huey consumer and every background
@@ -89,6 +115,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
     from jingan.lib.background import ComponentRunner
 
+    _verify_release(dev_checkout)
     consumer = _consumer(workers or settings.ENV.huey_workers)
     runner = ComponentRunner(_background_components())
     consumer.start()
@@ -110,10 +137,12 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Web worker processes.")
-def web(host: str, port: int, workers: int) -> None:
+@DEV_CHECKOUT_OPTION
+def web(host: str, port: int, workers: int, dev_checkout: bool) -> None:
     """Run only the web server (ASGI under uvicorn); stateless, run as many as needed."""
     import uvicorn
 
+    _verify_release(dev_checkout)
     uvicorn.Server(_uvicorn_config(host, port, workers)).run()
 
 

@@ -8,6 +8,7 @@ prints a secret.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,7 +38,7 @@ DATABASE_SCHEMES = {
 }
 REDIS_SCHEMES = {"redis", "rediss", "unix"}
 AMQP_SCHEMES = {"amqp", "amqps"}
-SECRET_FIELDS = ("secret_key", "database_url", "redis_url", "amqp_url")
+SECRET_FIELDS = ("secret_key", "database_url", "redis_url", "amqp_url", "wechat_app_secret")
 
 
 class ConfigurationError(Exception):
@@ -64,6 +65,15 @@ class Environment(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     huey_workers: int = Field(default=2, ge=1, le=64)
+    # WeChat official account and the regional platform; the defaults are the local
+    # simulators that `jingan serve` starts in embedded mode (`jingan simulate` alone).
+    wechat_app_id: str = Field(default="wxjingan0demo00001", min_length=1)
+    wechat_app_secret: SecretStr = SecretStr("jingan-wechat-simulator-secret")
+    wechat_api_url: str = "http://127.0.0.1:8101"
+    wechat_oauth_url: str = ""  # empty: same as wechat_api_url (the simulator serves both)
+    regional_api_url: str = "http://127.0.0.1:8102"
+    # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -95,6 +105,27 @@ class Environment(BaseModel):
         if _scheme(value.get_secret_value()) not in AMQP_SCHEMES:
             raise ValueError("must start with amqp:// or amqps://")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{item.strip()!r} is not an IP address or CIDR network "
+                        "(e.g. 10.0.0.0/8,127.0.0.1)"
+                    ) from None
+        return value
+
+    @field_validator("wechat_api_url", "wechat_oauth_url", "regional_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and (_scheme(value) not in ("http", "https") or not urlsplit(value).netloc):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8101")
+        return value.rstrip("/")
 
     @field_validator("secret_key")
     @classmethod
@@ -133,6 +164,9 @@ class Environment(BaseModel):
     @property
     def mode(self) -> str:
         return "services" if self.is_production or self.redis_url else "embedded"
+
+    def trusted_proxy_list(self) -> list[str]:
+        return [item.strip() for item in self.trusted_proxies.split(",") if item.strip()]
 
     def host_list(self) -> list[str]:
         return [host.strip() for host in self.allowed_hosts.split(",") if host.strip()]

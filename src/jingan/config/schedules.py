@@ -14,7 +14,13 @@ from typing import Any
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task
 
-from jingan.core.public import record_heartbeat
+from jingan.core.crypto.requests import prune_used_nonces
+from jingan.core.public import (
+    record_heartbeat,
+    sign_audit_checkpoint,
+    sweep_outbox,
+    verify_audit_chain,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,25 @@ def beat_worker() -> None:
 
 SCHEDULE: list[Periodic] = [
     Periodic("runtime.worker_heartbeat", crontab(minute="*"), beat_worker, "后台任务进程心跳"),
+    Periodic("messaging.outbox_sweep", crontab(minute="*"), sweep_outbox, "补发未送达的微信消息"),
+    Periodic(
+        "crypto.prune_used_nonces",
+        crontab(minute="*/10"),
+        prune_used_nonces,
+        "清理已过期的签名请求随机串",
+    ),
+    Periodic(
+        "audit.sign_checkpoint",
+        crontab(minute="5"),
+        sign_audit_checkpoint,
+        "审计日志 SM2 检查点签名（每小时）",
+    ),
+    Periodic(
+        "audit.verify_chain",
+        crontab(minute="40", hour="2"),
+        verify_audit_chain,
+        "审计链完整性校验（每夜）",
+    ),
 ]
 
 for job in SCHEDULE:

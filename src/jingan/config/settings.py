@@ -57,13 +57,23 @@ INSTALLED_APPS = [
     "template_partials",
     "ninja",
     "huey.contrib.djhuey",
+    "jingan.core.crypto",
+    "jingan.core.audit",
+    "jingan.core.institutions",
     "jingan.core.accounts",
+    "jingan.core.access",
+    "jingan.core.dictionary",
+    "jingan.core.residents",
+    "jingan.core.messaging",
     "jingan.core.runtime",
+    "jingan.integrations.wechat",
+    "jingan.integrations.regional",
     "jingan.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "jingan.web.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -73,14 +83,18 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The login redirect middleware wraps the session checks, so their redirects of HTMX
+    # requests become whole-page navigations too.
     "jingan.web.middleware.HtmxLoginRedirectMiddleware",
+    "jingan.core.accounts.middleware.StaffSessionMiddleware",
 ]
 
 ROOT_URLCONF = "jingan.config.urls"
 ASGI_APPLICATION = "jingan.config.asgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "web:console-login"
+LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "web:console-home"
+AUTHENTICATION_BACKENDS = ["jingan.core.access.backends.RoleBackend"]
 
 TEMPLATES = [
     {
@@ -93,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "jingan.web.context_processors.platform",
+                "jingan.core.messaging.context_processors.unread",
             ],
         },
     },
@@ -185,17 +200,35 @@ CSRF_COOKIE_SECURE = ENV.is_production
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Proxies whose X-Forwarded-For is honoured by jingan.lib.net.client_ip (CIDR strings).
+TRUSTED_PROXIES = ENV.trusted_proxy_list()
+# Production sits behind TLS (国密 TLCP or RSA at the proxy): browsers must never fall back.
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if ENV.is_production else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.is_production
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if ENV.is_production else None
 
+# Passwords are hashed with PBKDF2-HMAC-SM3; older hashes still verify and are upgraded.
+PASSWORD_HASHERS = [
+    "jingan.core.accounts.hashers.PBKDF2SM3PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# Staff password policy (等保 8.1.4.1 a; security checklist IA-2).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "NAME": "jingan.core.accounts.passwords.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "jingan.core.accounts.passwords.CharacterClassesValidator"},
+    {"NAME": "jingan.core.accounts.passwords.IdentityInPasswordValidator"},
+    {"NAME": "jingan.core.accounts.passwords.UserAttributeSimilarityValidator"},
+    {"NAME": "jingan.core.accounts.passwords.CommonPasswordValidator"},
+    {"NAME": "jingan.core.accounts.passwords.ChineseCommonPasswordValidator"},
+    {"NAME": "jingan.core.accounts.passwords.NumericPasswordValidator"},
+    {"NAME": "jingan.core.accounts.passwords.PasswordHistoryValidator"},
 ]
+# Staff sessions: idle and absolute limits (等保 8.1.4.1 b; checklist SE-1).
+STAFF_SESSION_IDLE_SECONDS = 30 * 60
+STAFF_SESSION_ABSOLUTE_SECONDS = 12 * 60 * 60
 
 # -- language, time ---------------------------------------------------------------
 
@@ -238,8 +271,13 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "jingan.lib.logging.JsonFormatter"},
     },
+    "filters": {"mask_personal_data": {"()": "jingan.lib.masking.MaskingFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": ENV.log_format},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": ENV.log_format,
+            "filters": ["mask_personal_data"],
+        },
     },
     "root": {"handlers": ["console"], "level": ENV.log_level},
     "loggers": {
@@ -254,3 +292,18 @@ LOGGING = {
 # A worker heartbeat older than this makes /healthz report the worker as failed.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 150
 NINJA_PAGINATION_PER_PAGE = 50
+
+# -- external systems (defaults: the local simulators, see jingan.integrations) -------
+
+WECHAT = {
+    "app_id": ENV.wechat_app_id,
+    "app_secret": ENV.wechat_app_secret.get_secret_value(),
+    "api_base_url": ENV.wechat_api_url,
+    "oauth_base_url": ENV.wechat_oauth_url or ENV.wechat_api_url,
+}
+REGIONAL = {"api_base_url": ENV.regional_api_url}
+# A simulator on this machine means a demo: pages may then explain how to drive it.
+SIMULATED_INTEGRATIONS = all(
+    url.startswith(("http://127.0.0.1:", "http://localhost:"))
+    for url in (ENV.wechat_api_url, ENV.regional_api_url)
+)

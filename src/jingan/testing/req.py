@@ -78,7 +78,11 @@ def _is_full_run(config: pytest.Config) -> bool:
     if config.rootpath != PROJECT_ROOT:  # a pytester run inside a test
         return False
     explicit_paths = [arg for arg in config.args if arg not in config.getini("testpaths")]
-    return not explicit_paths and not config.getoption("keyword") and not config.getoption("lf")
+    return (
+        not explicit_paths
+        and not config.getoption("keyword")
+        and not config.getoption("lf", default=False)
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,71 +1,33 @@
-"""What the web surfaces show, declared as data that every context can extend.
-
-Each installed app may have a ``navigation.py`` with any of:
-- ``MENU``: ``MenuItem``s of the staff console sidebar, shown only to users holding
-  the item's permission;
-- ``SURFACES``: ``Surface``s listed on the landing page;
-- ``H5_SERVICES``: ``H5Service`` tiles on the resident home page.
-"""
+"""Render the navigation every app declares (types in ``jingan.lib.navigation``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from django.urls import reverse
-
 from jingan.lib.discovery import declared
+from jingan.lib.navigation import H5Service, MenuItem, Surface
 
-
-class _Linked:
-    """Something the pages link to by URL name, resolved when rendered."""
-
-    url_name: str
-
-    @property
-    def url(self) -> str:
-        return reverse(self.url_name)
-
-
-@dataclass(frozen=True)
-class MenuItem(_Linked):
-    title: str
-    url_name: str
-    icon: str  # a Tabler icon name, e.g. "home"
-    section: str = "平台"
-    permission: str | None = None  # "app_label.codename"; None: any signed-in staff member
-    order: int = 100
-
-
-@dataclass(frozen=True)
-class Surface(_Linked):
-    title: str
-    audience: str
-    description: str
-    url_name: str
-    icon: str
-    order: int = 100
-
-
-@dataclass(frozen=True)
-class H5Service(_Linked):
-    title: str
-    description: str
-    url_name: str
-    icon: str
-    order: int = 100
+__all__ = ["H5Service", "MenuItem", "Surface", "console_menu", "h5_services", "surfaces"]
 
 
 def console_menu(user: Any, current_path: str) -> list[dict[str, Any]]:
     """Sidebar sections for ``user``: items they lack permission for are left out."""
     sections: dict[str, list[dict[str, Any]]] = {}
     items = sorted((item for _, item in declared("navigation", "MENU")), key=lambda i: i.order)
-    for item in items:
-        if item.permission and not user.has_perm(item.permission):
-            continue
+    visible = [item for item in items if not item.permission or user.has_perm(item.permission)]
+    # Only the longest matching entry is active: /console/messages/outbox/ is the outbox,
+    # not also the message centre at /console/messages/.
+    matches = [
+        item.url
+        for item in visible
+        if current_path == item.url
+        or (item.url != "/console/" and current_path.startswith(item.url))
+    ]
+    active_url = max(matches, key=len, default=None)
+    for item in visible:
         url = item.url
-        active = current_path == url or (url != "/console/" and current_path.startswith(url))
-        sections.setdefault(item.section, []).append({"item": item, "url": url, "active": active})
+        entry = {"item": item, "url": url, "active": url == active_url}
+        sections.setdefault(item.section, []).append(entry)
     return [{"title": title, "entries": entries} for title, entries in sections.items()]
 
 

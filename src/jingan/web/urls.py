@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from jingan.web import views
@@ -7,12 +6,6 @@ app_name = "web"
 
 urlpatterns = [
     path("", views.landing, name="landing"),
-    path("console/login/", views.ConsoleLoginView.as_view(), name="console-login"),
-    path(
-        "console/logout/",
-        auth_views.LogoutView.as_view(next_page="web:console-login"),
-        name="console-logout",
-    ),
     path("console/", views.console_home, name="console-home"),
     path("console/status/", views.console_status, name="console-status"),
     path("h5/", views.h5_home, name="h5-home"),

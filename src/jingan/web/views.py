@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from jingan.core.public import COMPONENT_TITLES, platform_health
+from jingan.core.public import COMPONENT_TITLES, current_resident_summary, platform_health
 from jingan.lib.discovery import declared
 from jingan.web.navigation import h5_services, surfaces
 
@@ -28,11 +27,6 @@ def landing(request: HttpRequest) -> HttpResponse:
         "web/landing.html",
         {"surfaces": surfaces(), "accounts": accounts, "health": platform_health()},
     )
-
-
-class ConsoleLoginView(auth_views.LoginView):
-    template_name = "web/console/login.html"
-    redirect_authenticated_user = True
 
 
 @login_required
@@ -71,7 +65,10 @@ def h5_home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def h5_me(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/h5/me.html", {"tab": "me"})
+    # The resident card (masked) comes from core; the page itself stays generic.
+    return render(
+        request, "web/h5/me.html", {"tab": "me", "resident": current_resident_summary(request)}
+    )
 
 
 @login_required

@@ -1,0 +1,116 @@
+"""The built-in roles: 三权分立 administrators, the regulator and institution roles.
+
+Later issues add their permissions to these roles by extending the tuples here (or
+declare their own roles); ``sync_builtin_roles`` brings the database in line after every
+migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jingan.core.access.models import Duty, ScopeKind
+
+
+@dataclass(frozen=True)
+class BuiltinRole:
+    code: str
+    name: str
+    duty: str
+    scope_kind: str
+    description: str
+    permissions: tuple[str, ...]
+
+
+_INSTITUTION_READ = ("institutions.view_institution", "institutions.view_department")
+
+BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
+    BuiltinRole(
+        "system_admin",
+        "系统管理员",
+        Duty.SYSTEM,
+        ScopeKind.DISTRICT,
+        "机构与科室、工作人员账号、数据字典、系统参数与运行维护；不能授权，不能查看审计日志。",
+        (
+            *_INSTITUTION_READ,
+            "institutions.add_institution",
+            "institutions.change_institution",
+            "institutions.delete_institution",
+            "institutions.add_department",
+            "institutions.change_department",
+            "institutions.delete_department",
+            "dictionary.view_dictionarycategory",
+            "dictionary.view_dictionaryentry",
+            "dictionary.add_dictionaryentry",
+            "dictionary.change_dictionaryentry",
+            "dictionary.delete_dictionaryentry",
+            "dictionary.view_institutionsetting",
+            "dictionary.change_institutionsetting",
+            "accounts.view_user",
+            "accounts.add_user",
+            "accounts.change_user",
+            "runtime.view_platform_status",
+            "messaging.view_outboxentry",
+        ),
+    ),
+    BuiltinRole(
+        "security_admin",
+        "安全管理员",
+        Duty.SECURITY,
+        ScopeKind.DISTRICT,
+        "角色、功能权限与数据范围的授予和收回，账号解锁；不接触业务数据，不能查看审计日志。",
+        (
+            "access.view_role",
+            "access.add_role",
+            "access.change_role",
+            "access.delete_role",
+            "access.assign_role",
+            "accounts.view_user",
+            "accounts.unlock_user",
+            "institutions.view_institution",
+        ),
+    ),
+    BuiltinRole(
+        "auditor",
+        "安全审计员",
+        Duty.AUDIT,
+        ScopeKind.DISTRICT,
+        "查询、分析与导出审计日志；不能修改任何配置或业务数据。",
+        ("audit.view_auditentry",),
+    ),
+    BuiltinRole(
+        "district_regulator",
+        "区卫健委监管人员",
+        Duty.BUSINESS,
+        ScopeKind.DISTRICT,
+        "全区只读：机构、科室、运行状态与监管数据。",
+        (*_INSTITUTION_READ, "runtime.view_platform_status"),
+    ),
+    BuiltinRole(
+        "institution_admin",
+        "机构管理员",
+        Duty.BUSINESS,
+        ScopeKind.INSTITUTION,
+        "本机构信息、科室、机构参数与本机构工作人员查看。",
+        (
+            *_INSTITUTION_READ,
+            "institutions.change_institution",
+            "institutions.add_department",
+            "institutions.change_department",
+            "institutions.delete_department",
+            "dictionary.view_institutionsetting",
+            "dictionary.change_institutionsetting",
+            "accounts.view_user",
+        ),
+    ),
+    BuiltinRole(
+        "record_room_reviewer",
+        "病案室审核员",
+        Duty.BUSINESS,
+        ScopeKind.INSTITUTION,
+        "本机构病案复印申请的审核与处理。",
+        _INSTITUTION_READ,
+    ),
+)
+
+ADMIN_DUTIES = frozenset({Duty.SYSTEM, Duty.SECURITY, Duty.AUDIT})

@@ -1,0 +1,62 @@
+"""``jingan simulate``: run the external-system simulators standalone, in the foreground."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+import click
+
+
+@click.command()
+@click.argument("which", type=click.Choice(["wechat", "regional", "all"]), default="all")
+@click.option("--host", default=None, help="Address to listen on (default: from the settings).")
+@click.option(
+    "--port",
+    default=None,
+    type=int,
+    help="Port (default: from JINGAN_WECHAT_API_URL / JINGAN_REGIONAL_API_URL); with 'all', "
+    "the regional simulator takes the next port.",
+)
+def simulate(which: str, host: str | None, port: int | None) -> None:
+    """Run the WeChat (微信公众平台) and/or regional platform simulators until Ctrl-C."""
+    from django.conf import settings
+
+    from jingan.integrations.regional.simulator import RegionalSimulator
+    from jingan.integrations.wechat.simulator import WeChatSimulator, demo_users
+
+    servers: list[tuple[str, WeChatSimulator | RegionalSimulator]] = []
+    if which in ("wechat", "all"):
+        address = urlsplit(settings.WECHAT["api_base_url"])
+        wechat = WeChatSimulator(
+            app_id=settings.WECHAT["app_id"],
+            app_secret=settings.WECHAT["app_secret"],
+            users=demo_users(),
+        )
+        wechat.bind(host or address.hostname or "127.0.0.1", port or address.port or 8101)
+        servers.append(("微信公众平台模拟器", wechat))
+    if which in ("regional", "all"):
+        address = urlsplit(settings.REGIONAL["api_base_url"])
+        regional_port = (port + 1 if which == "all" else port) if port else None
+        regional = RegionalSimulator()
+        regional.bind(
+            host or address.hostname or "127.0.0.1", regional_port or address.port or 8102
+        )
+        servers.append(("区域卫生平台模拟器", regional))
+    for title, server in servers:
+        click.echo(f"{title}: {server.url}")
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
+    for thread in threads:
+        thread.start()
+    click.echo("Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for _, server in servers:
+            server.stop()
+        click.echo("Stopped.")
+
+
+COMMANDS = [simulate]
