@@ -9,10 +9,12 @@ from jingan.config.environment import PROJECT_ROOT
 os.environ.setdefault("JINGAN_DATA_DIR", str(PROJECT_ROOT / "var" / "test"))
 
 from jingan.config.settings import *  # noqa: E402,F403
-from jingan.config.settings import HUEY  # noqa: E402
+from jingan.config.settings import DATA_DIR, HUEY  # noqa: E402
 
 # Tasks run inline, in the test's transaction; tests of the real consumer build their own.
 HUEY = {**HUEY, "immediate": True}
+# Services-mode runs use a production database, which never creates a keyring by itself.
+TEST_KEYRING_PATH = DATA_DIR / "keyring.json"
 # Transactional tests flush every table; only here may the audit log be emptied.
 AUDIT_LOG_FLUSHABLE = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

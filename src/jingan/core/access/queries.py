@@ -8,7 +8,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -123,7 +123,8 @@ def search_staff(
         queryset = queryset.filter(is_active=False)
     elif state == StaffState.NO_TOTP:
         queryset = queryset.filter(no_totp)
-    return queryset.order_by("institution__code", "username")
+    # Staff without an institution first, on every database (PostgreSQL sorts NULL last).
+    return queryset.order_by(F("institution__code").asc(nulls_first=True), "username")
 
 
 def staff_counts(queryset: QuerySet[Any]) -> dict[str, int]:

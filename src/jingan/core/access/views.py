@@ -8,6 +8,7 @@ whose refusals (三权分立 included) are shown to the user word for word.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -97,6 +98,50 @@ def _is_htmx(request: HttpRequest) -> bool:
 def _staff_url(staff: Any, anchor: str = "") -> str:
     url = reverse("access:staff-detail", args=[staff.pk])
     return f"{url}#{anchor}" if anchor else url
+
+
+def _attempt(
+    request: HttpRequest,
+    change: Callable[[], object],
+    success: str,
+    *,
+    refusal: type[accounts.AccountError] | type[services.AccessError],
+) -> bool:
+    """Run ``change``; flash its refusal word for word, or ``success``; say whether it ran."""
+    try:
+        change()
+    except refusal as error:
+        messages.error(request, error.message)
+        return False
+    messages.success(request, success)
+    return True
+
+
+def _staff_action_page(
+    request: HttpRequest,
+    staff: Any,
+    *,
+    action: str,
+    title: str,
+    form: Any,
+    explanation: str,
+    submit: str,
+    danger: bool,
+) -> HttpResponse:
+    """The confirmation page of one change to a staff account."""
+    return render(
+        request,
+        "access/staff_action.html",
+        {
+            "breadcrumbs": _staff_crumbs((str(staff), None), (action, None)),
+            "staff": staff,
+            "form": form,
+            "title": title,
+            "explanation": explanation,
+            "submit": submit,
+            "danger": danger,
+        },
+    )
 
 
 # -- staff list and detail ---------------------------------------------------------------
@@ -292,40 +337,33 @@ def staff_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     disabling = staff.is_active
     form = DisableForm(request.POST or None) if disabling else None
     if request.method == "POST" and (form is None or form.is_valid()):
-        try:
-            accounts.set_user_active(
+        _attempt(
+            request,
+            lambda: accounts.set_user_active(
                 actor=actor,
                 user=staff,
                 active=not disabling,
                 reason=form.cleaned_data["reason"].strip() if form else "",
                 request=request,
-            )
-        except accounts.AccountError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(
-                request,
-                f"已停用账号「{staff.username}」，其所有登录会话已结束"
-                if disabling
-                else f"已启用账号「{staff.username}」",
-            )
-        return redirect("access:staff-detail", staff.pk)
-    return render(
-        request,
-        "access/staff_action.html",
-        {
-            "breadcrumbs": _staff_crumbs(
-                (str(staff), None), ("停用" if disabling else "启用", None)
             ),
-            "staff": staff,
-            "form": form,
-            "title": f"{'停用' if disabling else '启用'}账号 · {staff.username}",
-            "explanation": "停用后该账号不能登录，已登录的会话立即结束；其角色授权保留，重新启用后恢复。"
+            f"已停用账号「{staff.username}」，其所有登录会话已结束"
             if disabling
-            else "启用后该账号可以重新登录，原有角色授权随即生效。",
-            "submit": "确认停用" if disabling else "确认启用",
-            "danger": disabling,
-        },
+            else f"已启用账号「{staff.username}」",
+            refusal=accounts.AccountError,
+        )
+        return redirect("access:staff-detail", staff.pk)
+    action = "停用" if disabling else "启用"
+    return _staff_action_page(
+        request,
+        staff,
+        action=action,
+        title=f"{action}账号 · {staff.username}",
+        form=form,
+        explanation="停用后该账号不能登录，已登录的会话立即结束；其角色授权保留，重新启用后恢复。"
+        if disabling
+        else "启用后该账号可以重新登录，原有角色授权随即生效。",
+        submit=f"确认{action}",
+        danger=disabling,
     )
 
 
@@ -358,18 +396,15 @@ def staff_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
                 f"已重置「{staff.username}」的密码；其已登录的会话已结束，下次登录须修改密码",
             )
             return redirect("access:staff-detail", staff.pk)
-    return render(
+    return _staff_action_page(
         request,
-        "access/staff_action.html",
-        {
-            "breadcrumbs": _staff_crumbs((str(staff), None), ("重置密码", None)),
-            "staff": staff,
-            "form": form,
-            "title": f"重置密码 · {staff.username}",
-            "explanation": "请通过线下渠道把新密码告知本人。",
-            "submit": "确认重置",
-            "danger": False,
-        },
+        staff,
+        action="重置密码",
+        title=f"重置密码 · {staff.username}",
+        form=form,
+        explanation="请通过线下渠道把新密码告知本人。",
+        submit="确认重置",
+        danger=False,
     )
 
 
@@ -380,17 +415,16 @@ def staff_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     actor = _actor(request)
     staff = get_staff_for_user(actor, UNLOCK_USER, pk)
     reset_totp = request.POST.get("reset_totp") == "1"
-    try:
-        accounts.unlock_user(actor=actor, user=staff, reset_totp=reset_totp, request=request)
-    except accounts.AccountError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(
-            request,
-            f"已重置「{staff.username}」的动态口令，其下次登录时须重新绑定"
-            if reset_totp
-            else f"已解除「{staff.username}」的登录锁定",
-        )
+    _attempt(
+        request,
+        lambda: accounts.unlock_user(
+            actor=actor, user=staff, reset_totp=reset_totp, request=request
+        ),
+        f"已重置「{staff.username}」的动态口令，其下次登录时须重新绑定"
+        if reset_totp
+        else f"已解除「{staff.username}」的登录锁定",
+        refusal=accounts.AccountError,
+    )
     return redirect("access:staff-detail", staff.pk)
 
 
@@ -625,10 +659,12 @@ def _role_form(
 def role_delete(request: HttpRequest, code: str) -> HttpResponse:
     _require_district(request.user, DELETE_ROLE)
     role = get_role(code)
-    try:
-        services.delete_role(actor=request.user, role=role, request=request)
-    except services.AccessError as error:
-        messages.error(request, error.message)
-        return redirect("access:role-detail", role.code)
-    messages.success(request, f"已删除角色「{role.name}」")
-    return redirect("access:role-list")
+    deleted = _attempt(
+        request,
+        lambda: services.delete_role(actor=request.user, role=role, request=request),
+        f"已删除角色「{role.name}」",
+        refusal=services.AccessError,
+    )
+    if deleted:
+        return redirect("access:role-list")
+    return redirect("access:role-detail", role.code)

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import HttpRequest
 
 from jingan.core.audit.services import record_event
 from jingan.core.dictionary.models import DictionaryCategory, DictionaryEntry, InstitutionSetting
 from jingan.core.dictionary.queries import setting_specs
 from jingan.core.institutions.models import Institution
+from jingan.lib.edits import apply_changes, save_checked
 
 CATEGORY_FIELDS = ("code", "name", "description")
 ENTRY_FIELDS = ("code", "label", "sort_order")
@@ -22,22 +23,24 @@ def _clean(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _diff(
-    instance: Any, changes: Mapping[str, object], allowed: tuple[str, ...]
-) -> dict[str, list[object]]:
-    unknown = set(changes) - set(allowed)
-    if unknown:
-        raise ValueError(f"cannot change {sorted(unknown)}")
-    changed: dict[str, list[object]] = {}
-    for name, value in changes.items():
-        value = _clean(value)
-        if getattr(instance, name) != value:
-            changed[name] = [getattr(instance, name), value]
-            setattr(instance, name, value)
-    return changed
-
-
 # -- categories ---------------------------------------------------------------------
+
+
+def _category_event(
+    verb: str,
+    code: str,
+    actor: Any,
+    detail: Mapping[str, object],
+    request: HttpRequest | None,
+) -> None:
+    record_event(
+        action=f"dictionary.category.{verb}",
+        actor=actor,
+        object_type="dictionary.category",
+        object_id=code,
+        detail=detail,
+        request=request,
+    )
 
 
 def _save_category(category: DictionaryCategory) -> None:
@@ -49,14 +52,7 @@ def _save_category(category: DictionaryCategory) -> None:
     holder = others.filter(name=category.name).first()
     if holder is not None:
         errors["name"] = f"分类名称「{category.name}」已存在（编码 {holder.code}）"
-    if errors:
-        raise ValidationError(errors)
-    category.full_clean(validate_unique=False, validate_constraints=False)
-    try:
-        with transaction.atomic():
-            category.save()
-    except IntegrityError:
-        raise ValidationError({"code": "分类编码或名称已被占用"}) from None
+    save_checked(category, errors, taken=lambda: {"code": "分类编码或名称已被占用"})
 
 
 def create_category(
@@ -68,14 +64,8 @@ def create_category(
             code=code.strip(), name=name.strip(), description=description.strip()
         )
         _save_category(category)
-        record_event(
-            action="dictionary.category.create",
-            actor=actor,
-            object_type="dictionary.category",
-            object_id=category.code,
-            detail={"code": category.code, "name": category.name},
-            request=request,
-        )
+        detail = {"code": category.code, "name": category.name}
+        _category_event("create", category.code, actor, detail, request)
     return category
 
 
@@ -91,18 +81,11 @@ def update_category(
         category = DictionaryCategory.objects.select_for_update().get(pk=category_id)
         if category.is_system and "code" in changes and _clean(changes["code"]) != category.code:
             raise ValidationError({"code": "系统内置分类的编码不能修改"})
-        changed = _diff(category, changes, CATEGORY_FIELDS)
+        changed = apply_changes(category, changes, CATEGORY_FIELDS)
         if not changed:
             return category
         _save_category(category)
-        record_event(
-            action="dictionary.category.update",
-            actor=actor,
-            object_type="dictionary.category",
-            object_id=category.code,
-            detail={"changes": changed},
-            request=request,
-        )
+        _category_event("update", category.code, actor, {"changes": changed}, request)
     return category
 
 
@@ -112,16 +95,10 @@ def delete_category(*, actor: Any, category_id: int, request: HttpRequest | None
         category = DictionaryCategory.objects.select_for_update().get(pk=category_id)
         if category.is_system:
             raise ValidationError("系统内置分类不能删除")
-        detail = {"code": category.code, "name": category.name, "entries": category.entries.count()}
+        code = category.code
+        detail = {"code": code, "name": category.name, "entries": category.entries.count()}
         category.delete()
-        record_event(
-            action="dictionary.category.delete",
-            actor=actor,
-            object_type="dictionary.category",
-            object_id=detail["code"],  # type: ignore[arg-type]
-            detail=detail,
-            request=request,
-        )
+        _category_event("delete", code, actor, detail, request)
 
 
 # -- entries ------------------------------------------------------------------------
@@ -133,14 +110,13 @@ def _save_entry(entry: DictionaryEntry) -> None:
         .exclude(pk=entry.pk)
         .first()
     )
-    if holder is not None:
-        raise ValidationError({"code": f"条目编码 {entry.code} 已被「{holder.label}」使用"})
-    entry.full_clean(exclude=["category"], validate_unique=False, validate_constraints=False)
-    try:
-        with transaction.atomic():
-            entry.save()
-    except IntegrityError:
-        raise ValidationError({"code": f"条目编码 {entry.code} 已被使用"}) from None
+    errors = {} if holder is None else {"code": f"条目编码 {entry.code} 已被「{holder.label}」使用"}
+    save_checked(
+        entry,
+        errors,
+        exclude=["category"],
+        taken=lambda: {"code": f"条目编码 {entry.code} 已被使用"},
+    )
 
 
 def _entry_event(
@@ -194,7 +170,7 @@ def update_entry(
         )
         if entry.is_system and "code" in changes and _clean(changes["code"]) != entry.code:
             raise ValidationError({"code": "系统内置条目的编码不能修改，可停用后另建"})
-        changed = _diff(entry, changes, ENTRY_FIELDS)
+        changed = apply_changes(entry, changes, ENTRY_FIELDS)
         if not changed:
             return entry
         _save_entry(entry)

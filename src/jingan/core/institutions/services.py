@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.http import HttpRequest
 
@@ -15,6 +15,7 @@ from jingan.core.audit.services import record_event
 from jingan.core.institutions.models import Department, Institution
 from jingan.core.institutions.queries import blockers_for
 from jingan.lib.blockers import Blocker
+from jingan.lib.edits import apply_changes, save_checked
 
 INSTITUTION_FIELDS = (
     "code",
@@ -51,6 +52,95 @@ def _referencing(error: ProtectedError | RestrictedError, what: str) -> list[Blo
     return [Blocker(f"仍引用该{what}的{name}记录", count, None) for name, count in counts.items()]
 
 
+def _record(
+    instance: Institution | Department,
+    verb: str,
+    *,
+    actor: Any,
+    institution_id: int,
+    detail: Mapping[str, object],
+    request: HttpRequest | None,
+    outcome: str = "success",
+    object_id: int | None = None,
+) -> None:
+    """Audit ``institutions.<institution|department>.<verb>`` on ``instance``."""
+    object_type = instance._meta.label_lower
+    record_event(
+        action=f"{object_type}.{verb}",
+        actor=actor,
+        object_type=object_type,
+        object_id=str(instance.pk if object_id is None else object_id),
+        institution_id=institution_id,
+        outcome=outcome,
+        detail=detail,
+        request=request,
+    )
+
+
+def _set_active(
+    instance: Institution | Department,
+    *,
+    active: bool,
+    blockers: list[Blocker],
+    actor: Any,
+    institution_id: int,
+    request: HttpRequest | None,
+) -> None:
+    """Record a refused disable, or switch ``is_active`` and record that; no-op if unchanged."""
+    detail: dict[str, object]
+    if blockers:
+        outcome, detail = "denied", {"blockers": _blocker_detail(blockers)}
+    elif instance.is_active != active:
+        instance.is_active = active
+        instance.save(update_fields=["is_active", "updated_at"])
+        outcome, detail = "success", {"code": instance.code}
+    else:
+        return
+    _record(
+        instance,
+        "enable" if active else "disable",
+        actor=actor,
+        institution_id=institution_id,
+        outcome=outcome,
+        detail=detail,
+        request=request,
+    )
+
+
+def _delete(
+    instance: Institution | Department,
+    *,
+    blockers: list[Blocker],
+    what: str,
+    actor: Any,
+    institution_id: int,
+    request: HttpRequest | None,
+) -> list[Blocker]:
+    """Delete unless blocked or still referenced; audit either way; return what blocked it."""
+    object_id = instance.pk
+    detail: dict[str, object] = {"code": instance.code, "name": instance.name}
+    if not blockers:
+        try:
+            with transaction.atomic():
+                instance.delete()
+        except (ProtectedError, RestrictedError) as referenced:
+            # Records of other contexts that declared no blocker still point here.
+            blockers = _referencing(referenced, what)
+    if blockers:
+        detail["blockers"] = _blocker_detail(blockers)
+    _record(
+        instance,
+        "delete",
+        actor=actor,
+        institution_id=institution_id,
+        outcome="denied" if blockers else "success",
+        detail=detail,
+        request=request,
+        object_id=object_id,
+    )
+    return blockers
+
+
 # -- institutions -------------------------------------------------------------------
 
 
@@ -67,21 +157,16 @@ def _institution_clashes(*, code: str, name: str, exclude_id: int | None) -> dic
 
 
 def _save_institution(institution: Institution) -> None:
-    errors = _institution_clashes(
-        code=institution.code, name=institution.name, exclude_id=institution.pk
-    )
-    if errors:
-        raise ValidationError(errors)
-    institution.full_clean(validate_unique=False, validate_constraints=False)
-    try:
-        with transaction.atomic():
-            institution.save()
-    except IntegrityError:
-        # Another request took the code or name between our check and the insert.
-        raise ValidationError(
+    save_checked(
+        institution,
+        _institution_clashes(
+            code=institution.code, name=institution.name, exclude_id=institution.pk
+        ),
+        taken=lambda: (
             _institution_clashes(code=institution.code, name=institution.name, exclude_id=None)
             or {"code": "机构编码或名称已被占用"}
-        ) from None
+        ),
+    )
 
 
 def create_institution(
@@ -110,33 +195,15 @@ def create_institution(
             phone=phone.strip(),
         )
         _save_institution(institution)
-        record_event(
-            action="institutions.institution.create",
+        _record(
+            institution,
+            "create",
             actor=actor,
-            object_type="institutions.institution",
-            object_id=str(institution.pk),
             institution_id=institution.pk,
             detail={"code": institution.code, "name": institution.name},
             request=request,
         )
     return institution
-
-
-def _apply_changes(
-    instance: Any, changes: Mapping[str, object], allowed: tuple[str, ...]
-) -> dict[str, list[object]]:
-    unknown = set(changes) - set(allowed)
-    if unknown:
-        raise ValueError(f"cannot change {sorted(unknown)}")
-    changed: dict[str, list[object]] = {}
-    for name, value in changes.items():
-        if isinstance(value, str):
-            value = value.strip()
-        old = getattr(instance, name)
-        if old != value:
-            changed[name] = [old, value]
-            setattr(instance, name, value)
-    return changed
 
 
 def update_institution(
@@ -149,7 +216,7 @@ def update_institution(
     """Change an institution's attributes (including its HIS dialect); audited with a diff."""
     with transaction.atomic():
         institution = Institution.objects.unscoped().select_for_update().get(pk=institution_id)
-        changed = _apply_changes(institution, changes, INSTITUTION_FIELDS)
+        changed = apply_changes(institution, changes, INSTITUTION_FIELDS)
         if not changed:
             return institution
         if "has_inpatient" in changed and not institution.has_inpatient:
@@ -161,11 +228,10 @@ def update_institution(
                     }
                 )
         _save_institution(institution)
-        record_event(
-            action="institutions.institution.update",
+        _record(
+            institution,
+            "update",
             actor=actor,
-            object_type="institutions.institution",
-            object_id=str(institution.pk),
             institution_id=institution.pk,
             detail={"changes": changed},
             request=request,
@@ -180,32 +246,16 @@ def set_institution_active(
     blockers: list[Blocker] = []
     with transaction.atomic():
         institution = Institution.objects.unscoped().select_for_update().get(pk=institution_id)
-        action = "institutions.institution." + ("enable" if active else "disable")
         if not active:
             blockers = blockers_for(institution_id=institution.pk)
-        if blockers:
-            record_event(
-                action=action,
-                actor=actor,
-                object_type="institutions.institution",
-                object_id=str(institution.pk),
-                institution_id=institution.pk,
-                outcome="denied",
-                detail={"blockers": _blocker_detail(blockers)},
-                request=request,
-            )
-        elif institution.is_active != active:
-            institution.is_active = active
-            institution.save(update_fields=["is_active", "updated_at"])
-            record_event(
-                action=action,
-                actor=actor,
-                object_type="institutions.institution",
-                object_id=str(institution.pk),
-                institution_id=institution.pk,
-                detail={"code": institution.code},
-                request=request,
-            )
+        _set_active(
+            institution,
+            active=active,
+            blockers=blockers,
+            actor=actor,
+            institution_id=institution.pk,
+            request=request,
+        )
     if blockers:
         raise OpenWorkError(blockers)
     return institution
@@ -215,28 +265,14 @@ def delete_institution(
     *, actor: Any, institution_id: int, request: HttpRequest | None = None
 ) -> None:
     """Delete an institution with no open work (its inactive departments go with it)."""
-    blockers: list[Blocker] = []
     with transaction.atomic():
         institution = Institution.objects.unscoped().select_for_update().get(pk=institution_id)
-        blockers = blockers_for(institution_id=institution.pk)
-        detail: dict[str, object] = {"code": institution.code, "name": institution.name}
-        if not blockers:
-            try:
-                with transaction.atomic():
-                    institution.delete()
-            except (ProtectedError, RestrictedError) as referenced:
-                # Records of other contexts that declared no blocker still point here.
-                blockers = _referencing(referenced, "机构")
-        if blockers:
-            detail["blockers"] = _blocker_detail(blockers)
-        record_event(
-            action="institutions.institution.delete",
+        blockers = _delete(
+            institution,
+            blockers=blockers_for(institution_id=institution.pk),
+            what="机构",
             actor=actor,
-            object_type="institutions.institution",
-            object_id=str(institution_id),
             institution_id=institution_id,
-            outcome="denied" if blockers else "success",
-            detail=detail,
             request=request,
         )
     if blockers:
@@ -253,16 +289,12 @@ def _save_department(department: Department, institution: Institution) -> None:
         errors["code"] = f"科室编码 {department.code} 已被本机构的「{holder.name}」使用"
     if department.has_inpatient and not institution.has_inpatient:
         errors["has_inpatient"] = "本机构未开展住院业务，科室不能设有住院病区"
-    if errors:
-        raise ValidationError(errors)
-    department.full_clean(
-        exclude=["institution"], validate_unique=False, validate_constraints=False
+    save_checked(
+        department,
+        errors,
+        exclude=["institution"],
+        taken=lambda: {"code": f"科室编码 {department.code} 已被本机构使用"},
     )
-    try:
-        with transaction.atomic():
-            department.save()
-    except IntegrityError:
-        raise ValidationError({"code": f"科室编码 {department.code} 已被本机构使用"}) from None
 
 
 def create_department(
@@ -287,11 +319,10 @@ def create_department(
             is_active=institution.is_active,
         )
         _save_department(department, institution)
-        record_event(
-            action="institutions.department.create",
+        _record(
+            department,
+            "create",
             actor=actor,
-            object_type="institutions.department",
-            object_id=str(department.pk),
             institution_id=institution.pk,
             detail={"code": department.code, "name": department.name},
             request=request,
@@ -314,15 +345,14 @@ def update_department(
             .select_related("institution")
             .get(pk=department_id)
         )
-        changed = _apply_changes(department, changes, DEPARTMENT_FIELDS)
+        changed = apply_changes(department, changes, DEPARTMENT_FIELDS)
         if not changed:
             return department
         _save_department(department, department.institution)
-        record_event(
-            action="institutions.department.update",
+        _record(
+            department,
+            "update",
             actor=actor,
-            object_type="institutions.department",
-            object_id=str(department.pk),
             institution_id=department.institution_id,
             detail={"changes": changed},
             request=request,
@@ -344,34 +374,18 @@ def set_department_active(
         )
         if active and not department.institution.is_active:
             raise ValidationError("所属机构已停用，请先启用机构再启用科室")
-        action = "institutions.department." + ("enable" if active else "disable")
         if not active:
             blockers = blockers_for(
                 institution_id=department.institution_id, department_id=department.pk
             )
-        if blockers:
-            record_event(
-                action=action,
-                actor=actor,
-                object_type="institutions.department",
-                object_id=str(department.pk),
-                institution_id=department.institution_id,
-                outcome="denied",
-                detail={"blockers": _blocker_detail(blockers)},
-                request=request,
-            )
-        elif department.is_active != active:
-            department.is_active = active
-            department.save(update_fields=["is_active", "updated_at"])
-            record_event(
-                action=action,
-                actor=actor,
-                object_type="institutions.department",
-                object_id=str(department.pk),
-                institution_id=department.institution_id,
-                detail={"code": department.code},
-                request=request,
-            )
+        _set_active(
+            department,
+            active=active,
+            blockers=blockers,
+            actor=actor,
+            institution_id=department.institution_id,
+            request=request,
+        )
     if blockers:
         raise OpenWorkError(blockers)
     return department
@@ -381,28 +395,16 @@ def delete_department(
     *, actor: Any, department_id: int, request: HttpRequest | None = None
 ) -> None:
     """Delete a department with no open work; raises OpenWorkError otherwise."""
-    blockers: list[Blocker] = []
     with transaction.atomic():
         department = Department.objects.unscoped().select_for_update().get(pk=department_id)
-        institution_id = department.institution_id
-        blockers = blockers_for(institution_id=institution_id, department_id=department.pk)
-        detail: dict[str, object] = {"code": department.code, "name": department.name}
-        if not blockers:
-            try:
-                with transaction.atomic():
-                    department.delete()
-            except (ProtectedError, RestrictedError) as referenced:
-                blockers = _referencing(referenced, "科室")
-        if blockers:
-            detail["blockers"] = _blocker_detail(blockers)
-        record_event(
-            action="institutions.department.delete",
+        blockers = _delete(
+            department,
+            blockers=blockers_for(
+                institution_id=department.institution_id, department_id=department.pk
+            ),
+            what="科室",
             actor=actor,
-            object_type="institutions.department",
-            object_id=str(department_id),
-            institution_id=institution_id,
-            outcome="denied" if blockers else "success",
-            detail=detail,
+            institution_id=department.institution_id,
             request=request,
         )
     if blockers:

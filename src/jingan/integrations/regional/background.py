@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from jingan.lib.background import BackgroundComponent
+from jingan.lib.simulator import serve_until_stopped
 
 logger = logging.getLogger(__name__)
 
@@ -16,17 +16,13 @@ logger = logging.getLogger(__name__)
 def _run(stop: threading.Event) -> None:
     from jingan.integrations.regional.simulator import RegionalSimulator
 
-    address = urlsplit(settings.REGIONAL["api_base_url"])
-    simulator = RegionalSimulator()
-    try:
-        simulator.start(address.hostname or "127.0.0.1", address.port or 80)
-    except OSError as error:
-        # Another simulator (e.g. `jingan simulate`) may already own the port: use that one.
-        logger.warning("regional platform simulator not started on %s: %s", address.netloc, error)
-        return
-    logger.info("regional platform simulator at %s", simulator.url)
-    stop.wait()
-    simulator.stop()
+    serve_until_stopped(
+        stop,
+        RegionalSimulator(),
+        settings.REGIONAL["api_base_url"],
+        label="regional platform simulator",
+        logger=logger,
+    )
 
 
 COMPONENTS = (

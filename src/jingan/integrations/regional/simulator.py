@@ -34,11 +34,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
 from stdnum.cn import ric
+
+from jingan.lib.simulator import QuietHandler, SimulatorServer
 
 MATCH_THRESHOLD = 0.80
 DEMO_FACE_SCORE = 0.93
@@ -76,60 +77,51 @@ def face_score(photo: bytes) -> float:
     return round(0.20 + digest[0] / 255 * 0.38, 2)
 
 
-class RegionalSimulator:
+class _Handler(QuietHandler):
+    simulator: RegionalSimulator
+    server_version = "RegionalPlatformSimulator/1.0"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        raw = self.read_body()
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            payload = None
+        delay = self.simulator.arrive()
+        if delay:
+            time.sleep(delay)
+        if self.path == VERIFY_PATH:
+            self._answer(200, self.simulator.verify(payload))
+        elif self.path == "/simulator/faults":
+            try:
+                self._answer(200, self.simulator.faults(payload))
+            except (TypeError, ValueError):
+                self._answer(400, {"code": "E0001", "message": "请求参数不完整"})
+        else:
+            self._answer(404, {"code": "E0404", "message": "接口不存在"})
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(405, {"code": "E0405", "message": "请使用 POST"})
+
+    def _answer(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_body(status, body, "application/json; charset=utf-8")
+
+
+class RegionalSimulator(SimulatorServer):
     """The simulated identity service: register, fault switches and an HTTP server."""
 
+    handler = _Handler
+    thread_name = "regional-simulator"
+
     def __init__(self, people: list[RegisteredPerson] | None = None) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._register = {p.id_number: p for p in (population() if people is None else people)}
         self._faults: tuple[int, str, str] = (0, "", "")
         self._delay = 0.0
         self._sequence = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.received = 0  # every POST, counted on arrival (before any injected delay)
-
-    # -- lifecycle -------------------------------------------------------------------
-
-    def bind(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        class Handler(_Handler):
-            pass
-
-        Handler.simulator = self
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "simulator not bound"
-        host, bound_port = self._server.server_address[:2]
-        return f"http://{host!s}:{bound_port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        url = self.bind(host, port)
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"regional-simulator-{port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return url
-
-    def serve_forever(self) -> None:
-        assert self._server is not None, "call bind() first"
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
 
     # -- what tests drive directly ---------------------------------------------------
 
@@ -214,46 +206,6 @@ class RegionalSimulator:
         with self._lock:
             self.received += 1
             return self._delay
-
-
-class _Handler(BaseHTTPRequestHandler):
-    simulator: RegionalSimulator
-    server_version = "RegionalPlatformSimulator/1.0"
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            payload = None
-        delay = self.simulator.arrive()
-        if delay:
-            time.sleep(delay)
-        if self.path == VERIFY_PATH:
-            self._answer(200, self.simulator.verify(payload))
-        elif self.path == "/simulator/faults":
-            try:
-                self._answer(200, self.simulator.faults(payload))
-            except (TypeError, ValueError):
-                self._answer(400, {"code": "E0001", "message": "请求参数不完整"})
-        else:
-            self._answer(404, {"code": "E0404", "message": "接口不存在"})
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._answer(405, {"code": "E0405", "message": "请使用 POST"})
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Requests carry ID numbers; the simulator keeps its console quiet.
-        return
 
 
 @contextmanager

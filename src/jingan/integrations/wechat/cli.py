@@ -24,8 +24,9 @@ def simulate(which: str, host: str | None, port: int | None) -> None:
 
     from jingan.integrations.regional.simulator import RegionalSimulator
     from jingan.integrations.wechat.simulator import WeChatSimulator, demo_users
+    from jingan.lib.simulator import SimulatorServer
 
-    servers: list[tuple[str, WeChatSimulator | RegionalSimulator]] = []
+    servers: list[tuple[str, SimulatorServer]] = []
     if which in ("wechat", "all"):
         address = urlsplit(settings.WECHAT["api_base_url"])
         wechat = WeChatSimulator(

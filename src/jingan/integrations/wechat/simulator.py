@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from jingan.integrations.wechat import port
+from jingan.lib.simulator import QuietHandler, SimulatorServer
 
 CODE_TTL_SECONDS = 300
 TOKEN_TTL_SECONDS = 7200
@@ -132,8 +132,33 @@ def _redirect(location: str) -> _Reply:
     return _Reply(302, b"", "text/plain", {"Location": location})
 
 
-class WeChatSimulator:
+class _Handler(QuietHandler):
+    simulator: WeChatSimulator
+    server_version = "WeChatSimulator/1.0"
+
+    def _dispatch(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        body = self.read_body()
+        try:
+            reply = self.simulator.handle(method, parts.path, query, body)
+        except _Reply as raised:
+            reply = raised
+        headers = {"Cache-Control": "no-store", **reply.headers}
+        self.send_body(reply.status, reply.body, reply.content_type, headers)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+
+class WeChatSimulator(SimulatorServer):
     """The simulated platform: configured app, in-memory state, an HTTP server on demand."""
+
+    handler = _Handler
+    thread_name = "wechat-simulator"
 
     def __init__(
         self,
@@ -143,58 +168,12 @@ class WeChatSimulator:
         users: Iterable[SimulatedUser] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__()
         self.app_id = app_id
         self.app_secret = app_secret
         self.clock = clock
         self._lock = threading.Lock()
         self._state = _State(users={user.openid: user for user in users})
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    def bind(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        simulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.simulator = simulator
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "simulator not bound"
-        host, bound_port = self._server.server_address[:2]
-        return f"http://{host!s}:{bound_port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a background thread; return the base URL."""
-        url = self.bind(host, port)
-        assert self._server is not None
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"wechat-simulator-{port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return url
-
-    def serve_forever(self) -> None:
-        assert self._server is not None, "call bind() first"
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
 
     # -- what tests and demos drive directly -------------------------------------
 
@@ -509,39 +488,6 @@ class WeChatSimulator:
         with self._lock:
             faults = asdict(self._state.faults)
         return _json({"errcode": 0, "errmsg": "ok", "faults": faults})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    simulator: WeChatSimulator
-    server_version = "WeChatSimulator/1.0"
-
-    def _dispatch(self, method: str) -> None:
-        parts = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        try:
-            reply = self.simulator.handle(method, parts.path, query, body)
-        except _Reply as raised:
-            reply = raised
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.send_header("Cache-Control", "no-store")
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._dispatch("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Query strings carry codes and tokens; the simulator keeps its console quiet.
-        return
 
 
 @contextmanager

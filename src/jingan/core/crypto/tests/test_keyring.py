@@ -104,6 +104,7 @@ def test_production_without_a_keyring_setting_fails_clearly(
         }
     )
     monkeypatch.setattr(settings, "ENV", production)
+    monkeypatch.setattr(settings, "TEST_KEYRING_PATH", None)
     with pytest.raises(KeyringError, match="JINGAN_KEYRING is not set"):
         keyring_location()
     provisioned = load_environment(
@@ -160,6 +161,7 @@ def test_system_check_refuses_production_without_a_provisioned_keyring(
     from jingan.core.crypto.checks import keyring_is_provisioned
 
     base = {"JINGAN_DATABASE_URL": "postgresql://u:p@db/jingan", "JINGAN_SECRET_KEY": "x" * 40}
+    settings.TEST_KEYRING_PATH = None
     settings.ENV = load_environment(base)
     assert [m.id for m in keyring_is_provisioned()] == ["crypto.E010"]
     settings.ENV = load_environment({**base, "JINGAN_KEYRING": str(tmp_path / "absent.json")})
