@@ -13,6 +13,7 @@ table's triggers whenever a migration rebuilds that table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PROTECTED_TABLES = ("audit_auditentry", "audit_auditcheckpoint")
@@ -20,20 +21,27 @@ MESSAGE = "audit log is append-only"
 _PG_FUNCTION = "jingan_audit_append_only"
 
 
+_ROW_OPERATIONS = ("UPDATE", "DELETE")
+
+
+def _row_triggers(table: str, create: str, body: str) -> list[str]:
+    """``{table}_no_update`` and ``{table}_no_delete``, each running ``body`` before the change."""
+    return [
+        f"{create} {table}_no_{operation.lower()} BEFORE {operation} ON {table} {body}"
+        for operation in _ROW_OPERATIONS
+    ]
+
+
+def _drop_row_triggers(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_no_{operation.lower()}" for operation in _ROW_OPERATIONS
+    ]
+
+
 def _sqlite_install(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END",
-    ]
-
-
-def _sqlite_remove(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_no_update",
-        f"DROP TRIGGER IF EXISTS {table}_no_delete",
-    ]
+    return _row_triggers(
+        table, "CREATE TRIGGER IF NOT EXISTS", f"BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END"
+    )
 
 
 def _postgresql_install(table: str) -> list[str]:
@@ -62,23 +70,21 @@ def _mysql_install(table: str) -> list[str]:
     # TRUNCATE trigger: the application account must not hold the DROP privilege
     # (deployment guide), which TRUNCATE requires.
     return [
-        *_mysql_remove(table),
-        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} FOR EACH ROW "
-        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{MESSAGE}'",
-        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} FOR EACH ROW "
-        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{MESSAGE}'",
-    ]
-
-
-def _mysql_remove(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_no_update",
-        f"DROP TRIGGER IF EXISTS {table}_no_delete",
+        *_drop_row_triggers(table),
+        *_row_triggers(
+            table,
+            "CREATE TRIGGER",
+            f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{MESSAGE}'",
+        ),
     ]
 
 
 _INSTALL = {"sqlite": _sqlite_install, "postgresql": _postgresql_install, "mysql": _mysql_install}
-_REMOVE = {"sqlite": _sqlite_remove, "postgresql": _postgresql_remove, "mysql": _mysql_remove}
+_REMOVE = {
+    "sqlite": _drop_row_triggers,
+    "postgresql": _postgresql_remove,
+    "mysql": _drop_row_triggers,
+}
 
 
 def _present_tables(connection: Any) -> list[str]:
@@ -86,28 +92,32 @@ def _present_tables(connection: Any) -> list[str]:
     return [table for table in PROTECTED_TABLES if table in existing]
 
 
-def install(connection: Any) -> None:
-    """Create (or re-create) the triggers on every audit table that exists."""
-    statements = _INSTALL.get(connection.vendor)
-    if statements is None:
+def _run(
+    connection: Any, statements: Mapping[str, Callable[[str], list[str]]], *after: str
+) -> None:
+    """Run the vendor's statements for every audit table that exists, then ``after``."""
+    per_table = statements.get(connection.vendor)
+    if per_table is None:
         return
     with connection.cursor() as cursor:
         for table in _present_tables(connection):
-            for sql in statements(table):
+            for sql in per_table(table):
                 cursor.execute(sql)
+        for sql in after:
+            cursor.execute(sql)
+
+
+def install(connection: Any) -> None:
+    """Create (or re-create) the triggers on every audit table that exists."""
+    _run(connection, _INSTALL)
 
 
 def remove(connection: Any) -> None:
     """Drop the triggers (migration reverse, and the test-only flush)."""
-    statements = _REMOVE.get(connection.vendor)
-    if statements is None:
-        return
-    with connection.cursor() as cursor:
-        for table in _present_tables(connection):
-            for sql in statements(table):
-                cursor.execute(sql)
-        if connection.vendor == "postgresql":
-            cursor.execute(f"DROP FUNCTION IF EXISTS {_PG_FUNCTION}()")
+    if connection.vendor == "postgresql":
+        _run(connection, _REMOVE, f"DROP FUNCTION IF EXISTS {_PG_FUNCTION}()")
+    else:
+        _run(connection, _REMOVE)
 
 
 def installed(connection: Any) -> bool:
@@ -118,9 +128,7 @@ def installed(connection: Any) -> bool:
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")
-            names = [row[0] for row in cursor.fetchall()]
-            return all(names.count(table) >= 2 for table in tables)
-        if connection.vendor == "postgresql":
+        elif connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
                 "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D'"

@@ -4,16 +4,16 @@ import pytest
 from click.testing import CliRunner
 from django.db import connection
 
-from jingan.core.audit import append_only_triggers
 from jingan.core.audit.chain import chain_mac, entry_values
 from jingan.core.audit.cli import audit_checkpoint, verify_audit
 from jingan.core.audit.models import AuditCheckpoint, AuditEntry
 from jingan.core.audit.services import record_event, sign_checkpoint
+from jingan.core.audit.tests.lifting import LIFTS_TRIGGERS, tamper
 from jingan.core.audit.verification import checkpoint_message
 from jingan.core.crypto import sm2
 from jingan.core.crypto.keyring import get_keyring
 
-pytestmark = [pytest.mark.django_db, pytest.mark.req("CR-3"), pytest.mark.req("SEC-3")]
+pytestmark = [LIFTS_TRIGGERS, pytest.mark.req("CR-3"), pytest.mark.req("SEC-3")]
 
 
 def _events(count: int) -> None:
@@ -25,12 +25,6 @@ def _verify() -> tuple[int, str, str]:
     result = CliRunner().invoke(verify_audit, ["--quiet"])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-def _sql(statement: str) -> None:
-    append_only_triggers.remove(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(statement)
 
 
 def test_checkpoint_signs_the_head_and_links_to_the_previous_one(empty_chain):
@@ -75,7 +69,7 @@ def test_tampered_checkpoint_signature_is_found(empty_chain):
     _events(2)
     checkpoint = sign_checkpoint()
     forged = checkpoint.signature[:-2] + ("00" if checkpoint.signature[-2:] != "00" else "11")
-    _sql(f"UPDATE audit_auditcheckpoint SET signature = '{forged}'")
+    tamper(f"UPDATE audit_auditcheckpoint SET signature = '{forged}'")
 
     assert _verify() == (1, "", "审计链校验失败：检查点 #2：SM2 签名无效（检查点被篡改）\n")
 
@@ -83,7 +77,7 @@ def test_tampered_checkpoint_signature_is_found(empty_chain):
 def test_edited_checkpoint_is_found(empty_chain):
     _events(2)
     sign_checkpoint()
-    _sql("UPDATE audit_auditcheckpoint SET mac_at_sequence = 'x'")
+    tamper("UPDATE audit_auditcheckpoint SET mac_at_sequence = 'x'")
 
     assert _verify() == (1, "", "审计链校验失败：检查点 #2：SM2 签名无效（检查点被篡改）\n")
 
@@ -96,7 +90,9 @@ def test_chain_rewritten_with_the_chain_key_is_caught_by_the_checkpoint(empty_ch
     entry = AuditEntry.objects.get(sequence=2)
     entry.action = "auth.logout"
     forged = chain_mac(entry_values(entry))
-    _sql(f"UPDATE audit_auditentry SET action = 'auth.logout', mac = '{forged}' WHERE sequence = 2")
+    tamper(
+        f"UPDATE audit_auditentry SET action = 'auth.logout', mac = '{forged}' WHERE sequence = 2"
+    )
     with connection.cursor() as cursor:
         cursor.execute("UPDATE audit_chainhead SET mac = %s", [forged])
 
@@ -114,7 +110,7 @@ def test_deleted_checkpoint_breaks_the_next_ones_link(empty_chain):
     sign_checkpoint()
     _events(1)
     sign_checkpoint()
-    _sql("DELETE FROM audit_auditcheckpoint WHERE sequence = 2")
+    tamper("DELETE FROM audit_auditcheckpoint WHERE sequence = 2")
 
     assert _verify() == (
         1,
@@ -128,9 +124,10 @@ def test_head_rolled_back_past_a_checkpoint_is_found(empty_chain):
     _events(4)
     sign_checkpoint()
     entries = "audit_auditentry"
-    _sql(f"DELETE FROM {entries} WHERE sequence = 4")
+    tamper(f"DELETE FROM {entries} WHERE sequence = 4")
     with connection.cursor() as cursor:
-        prev = cursor.execute(f"SELECT mac FROM {entries} WHERE sequence = 3").fetchone()[0]
+        cursor.execute(f"SELECT mac FROM {entries} WHERE sequence = 3")
+        prev = cursor.fetchone()[0]
         cursor.execute("UPDATE audit_chainhead SET sequence = 3, mac = %s", [prev])
 
     assert _verify() == (

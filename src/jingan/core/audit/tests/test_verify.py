@@ -8,22 +8,16 @@ from jingan.core.audit import append_only_triggers
 from jingan.core.audit.cli import verify_audit
 from jingan.core.audit.models import AuditEntry, VerificationRun
 from jingan.core.audit.services import record_event
+from jingan.core.audit.tests.lifting import LIFTS_TRIGGERS, tamper
 from jingan.core.audit.verification import verify_chain
 
-pytestmark = [pytest.mark.django_db, pytest.mark.req("CR-3"), pytest.mark.req("SEC-3")]
+pytestmark = [LIFTS_TRIGGERS, pytest.mark.req("CR-3"), pytest.mark.req("SEC-3")]
 
 
 @pytest.fixture
 def five_entries(empty_chain: None) -> None:
     for number in range(1, 6):
         record_event(action="auth.login.success", object_id=str(number))
-
-
-def _sql(*statements: str) -> None:
-    append_only_triggers.remove(connection)
-    with connection.cursor() as cursor:
-        for statement in statements:
-            cursor.execute(statement)
 
 
 def _run_cli() -> tuple[int, str, str]:
@@ -50,7 +44,7 @@ def test_empty_chain_is_intact(empty_chain):
 
 
 def test_edit_in_raw_sql_is_found(five_entries):
-    _sql("UPDATE audit_auditentry SET action = 'auth.logout' WHERE sequence = 3")
+    tamper("UPDATE audit_auditentry SET action = 'auth.logout' WHERE sequence = 3")
 
     assert _run_cli() == (
         1,
@@ -60,7 +54,7 @@ def test_edit_in_raw_sql_is_found(five_entries):
 
 
 def test_deletion_in_raw_sql_is_found(five_entries):
-    _sql("DELETE FROM audit_auditentry WHERE sequence = 3")
+    tamper("DELETE FROM audit_auditentry WHERE sequence = 3")
 
     assert _run_cli() == (
         1,
@@ -70,7 +64,7 @@ def test_deletion_in_raw_sql_is_found(five_entries):
 
 
 def test_deletion_of_the_newest_entries_is_found(five_entries):
-    _sql("DELETE FROM audit_auditentry WHERE sequence >= 4")
+    tamper("DELETE FROM audit_auditentry WHERE sequence >= 4")
 
     assert _run_cli() == (
         1,
@@ -81,7 +75,7 @@ def test_deletion_of_the_newest_entries_is_found(five_entries):
 
 def test_insertion_in_raw_sql_is_found(five_entries):
     third = AuditEntry.objects.get(sequence=3)
-    _sql(
+    tamper(
         # Make room at #3 (through a high range, so UNIQUE(sequence) holds on the way).
         "UPDATE audit_auditentry SET sequence = sequence + 1000 WHERE sequence >= 3",
         "UPDATE audit_auditentry SET sequence = sequence - 999 WHERE sequence >= 1000",
@@ -102,7 +96,7 @@ def test_insertion_in_raw_sql_is_found(five_entries):
 
 
 def test_reordering_in_raw_sql_is_found(five_entries):
-    _sql(
+    tamper(
         "UPDATE audit_auditentry SET sequence = 100 WHERE sequence = 2",
         "UPDATE audit_auditentry SET sequence = 2 WHERE sequence = 3",
         "UPDATE audit_auditentry SET sequence = 3 WHERE sequence = 100",
@@ -120,7 +114,7 @@ def test_failed_verification_is_kept_audited_and_alerted(five_entries, make_staf
 
     auditor = make_staff("auditor", permissions=("audit.view_auditentry",))
     make_staff("sysadmin", permissions=("runtime.view_platform_status",))
-    _sql("UPDATE audit_auditentry SET detail = '{\"x\":1}' WHERE sequence = 2")
+    tamper("UPDATE audit_auditentry SET detail = '{\"x\":1}' WHERE sequence = 2")
 
     exit_code, _, _ = _run_cli()
 
@@ -138,7 +132,7 @@ def test_failed_verification_is_kept_audited_and_alerted(five_entries, make_staf
 
 
 def test_service_report_names_the_first_bad_entry(five_entries):
-    _sql(
+    tamper(
         "UPDATE audit_auditentry SET object_id = 'x' WHERE sequence = 4",
         "UPDATE audit_auditentry SET object_id = 'y' WHERE sequence = 2",
     )
