@@ -72,6 +72,9 @@ class Environment(BaseModel):
     wechat_api_url: str = "http://127.0.0.1:8101"
     wechat_oauth_url: str = ""  # empty: same as wechat_api_url (the simulator serves both)
     regional_api_url: str = "http://127.0.0.1:8102"
+    # Where the archive simulator serves the inpatient institutions' record archives; each
+    # institution's own archive URL is configured in the console (ArchiveSource.base_url).
+    archive_api_url: str = "http://127.0.0.1:8103"
     # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
 
@@ -120,7 +123,7 @@ class Environment(BaseModel):
                     ) from None
         return value
 
-    @field_validator("wechat_api_url", "wechat_oauth_url", "regional_api_url")
+    @field_validator("wechat_api_url", "wechat_oauth_url", "regional_api_url", "archive_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and (_scheme(value) not in ("http", "https") or not urlsplit(value).netloc):

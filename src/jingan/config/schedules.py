@@ -21,6 +21,10 @@ from jingan.core.public import (
     sweep_outbox,
     verify_audit_chain,
 )
+from jingan.medical_records.archive_services import (
+    fetch_all_pending_documents,
+    poll_due_sources,
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,18 @@ SCHEDULE: list[Periodic] = [
         crontab(minute="5"),
         sign_audit_checkpoint,
         "审计日志 SM2 检查点签名（每小时）",
+    ),
+    Periodic(
+        "medical_records.poll_archives",
+        crontab(minute="*"),
+        poll_due_sources,
+        "拉取到期的机构病案归档（按各机构拉取间隔，默认每 5 分钟）",
+    ),
+    Periodic(
+        "medical_records.fetch_archive_documents",
+        crontab(minute="*/5"),
+        fetch_all_pending_documents,
+        "下载待上传的病案文档（SM3 校验、SM4 加密存储）",
     ),
     Periodic(
         "audit.verify_chain",

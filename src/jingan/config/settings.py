@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "jingan.core.runtime",
     "jingan.integrations.wechat",
     "jingan.integrations.regional",
+    "jingan.integrations.archives",
+    "jingan.medical_records",
     "jingan.web",
 ]
 
@@ -284,6 +286,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "huey": {"level": ENV.log_level},
         "uvicorn.access": {"level": "WARNING"},
+        # Every outbound call is journaled (masked) by jingan.outbound; httpx's own line repeats it.
+        "httpx": {"level": "WARNING"},
     },
 }
 
@@ -302,6 +306,13 @@ WECHAT = {
     "oauth_base_url": ENV.wechat_oauth_url or ENV.wechat_api_url,
 }
 REGIONAL = {"api_base_url": ENV.regional_api_url}
+ARCHIVES = {
+    "api_base_url": ENV.archive_api_url,
+    # Where the simulated institutions push to (the platform as `jingan serve` runs it),
+    # and the simulated hospitals' key store, written when the demo registers them.
+    "platform_url": "http://127.0.0.1:8000",
+    "simulator_credentials": DATA_DIR / "archives" / "simulator-credentials.json",
+}
 # A simulator on this machine means a demo: pages may then explain how to drive it.
 SIMULATED_INTEGRATIONS = all(
     url.startswith(("http://127.0.0.1:", "http://localhost:"))

@@ -9,7 +9,7 @@ from jingan.config.environment import PROJECT_ROOT
 os.environ.setdefault("JINGAN_DATA_DIR", str(PROJECT_ROOT / "var" / "test"))
 
 from jingan.config.settings import *  # noqa: E402,F403
-from jingan.config.settings import DATA_DIR, HUEY  # noqa: E402
+from jingan.config.settings import CACHES, DATA_DIR, HUEY  # noqa: E402
 
 # Tasks run inline, in the test's transaction; tests of the real consumer build their own.
 HUEY = {**HUEY, "immediate": True}
@@ -21,3 +21,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Test servers speak plain HTTP on loopback, also in services mode.
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# A run of its own in a shared Redis: nothing cached by an earlier run is seen.
+CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"jingan-test-{os.getpid()}"}}

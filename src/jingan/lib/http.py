@@ -67,6 +67,15 @@ def mask_for_journal(value: Any, key: str = "") -> Any:
     return value
 
 
+def _decoded(content: bytes) -> Any:
+    import json as _json
+
+    try:
+        return _json.loads(content)
+    except ValueError:
+        return f"<{len(content)} bytes>"
+
+
 class OutboundClient:
     """HTTP calls to one external system, with timeouts, bounded retries and a journal."""
 
@@ -105,23 +114,32 @@ class OutboundClient:
         json: Any = None,
         params: Mapping[str, str] | None = None,
         retry_unsafe: bool = False,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request; retry transport failures and retryable statuses.
 
         A non-idempotent request (POST) is retried only on connection failures, where it
         cannot have reached the server, unless the caller says the call is safe to repeat.
         Any answer below 500 other than 429 is returned for the caller to interpret.
+        ``content`` sends exact bytes (a signed body); the journal shows the JSON in it
+        masked, or its size.
         """
         method = method.upper()
+        journal_body = _decoded(content) if content is not None else json
         repeatable = retry_unsafe or method in IDEMPOTENT_METHODS
         attempt = 0
         while True:
             attempt += 1
             started = time.monotonic()
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._client.request(
+                    method, path, json=json, params=params, content=content, headers=headers
+                )
             except httpx.TimeoutException as error:
-                self._journal(method, path, json, None, started, attempt, type(error).__name__)
+                self._journal(
+                    method, path, journal_body, None, started, attempt, type(error).__name__
+                )
                 # A read timeout may mean the server acted; only connect timeouts are safe.
                 safe = repeatable or isinstance(error, httpx.ConnectTimeout)
                 if safe and attempt <= self.retries:
@@ -131,7 +149,9 @@ class OutboundClient:
                     f"{self.system} did not answer in time", retryable=True
                 ) from error
             except httpx.TransportError as error:
-                self._journal(method, path, json, None, started, attempt, type(error).__name__)
+                self._journal(
+                    method, path, journal_body, None, started, attempt, type(error).__name__
+                )
                 safe = repeatable or isinstance(error, httpx.ConnectError)
                 if safe and attempt <= self.retries:
                     self._pause(attempt)
@@ -139,7 +159,7 @@ class OutboundClient:
                 raise OutboundError(
                     f"{self.system} unreachable: {error}", retryable=True
                 ) from error
-            self._journal(method, path, json, response, started, attempt, "")
+            self._journal(method, path, journal_body, response, started, attempt, "")
             if response.status_code in RETRYABLE_STATUSES or response.status_code >= 500:
                 retryable = response.status_code in RETRYABLE_STATUSES
                 if retryable and repeatable and attempt <= self.retries:

@@ -111,6 +111,7 @@ def live_server_url(transactional_db: None) -> Iterator[str]:
 REFERENCE_DATA_MIGRATIONS = (
     "jingan.core.institutions.migrations.0002_district_institutions",
     "jingan.core.dictionary.migrations.0002_system_dictionaries",
+    "jingan.medical_records.reference_data",
 )
 
 
@@ -141,3 +142,12 @@ def _reference_data_survives_flushes() -> Iterator[None]:
     post_migrate.connect(_reload_reference_data, dispatch_uid="jingan.testing.reference_data")
     yield
     post_migrate.disconnect(dispatch_uid="jingan.testing.reference_data")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Every test starts with an empty cache: throttles and alert de-duplication keys
+    live there, and in services mode Redis would carry them over between tests and runs."""
+    from django.core.cache import cache
+
+    cache.clear()

@@ -51,6 +51,8 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "accounts.change_user",
             "runtime.view_platform_status",
             "messaging.view_outboxentry",
+            "medical_records.view_archivesource",
+            "medical_records.manage_archive_source",
         ),
     ),
     BuiltinRole(
@@ -84,7 +86,11 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
         Duty.BUSINESS,
         ScopeKind.DISTRICT,
         "全区只读：机构、科室、运行状态与监管数据。",
-        (*_INSTITUTION_READ, "runtime.view_platform_status"),
+        (
+            *_INSTITUTION_READ,
+            "runtime.view_platform_status",
+            "medical_records.view_archivesource",
+        ),
     ),
     BuiltinRole(
         "institution_admin",
@@ -101,6 +107,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "dictionary.view_institutionsetting",
             "dictionary.change_institutionsetting",
             "accounts.view_user",
+            "medical_records.view_archivesource",
         ),
     ),
     BuiltinRole(

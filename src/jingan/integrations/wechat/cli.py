@@ -9,17 +9,19 @@ import click
 
 
 @click.command()
-@click.argument("which", type=click.Choice(["wechat", "regional", "all"]), default="all")
+@click.argument(
+    "which", type=click.Choice(["wechat", "regional", "archives", "all"]), default="all"
+)
 @click.option("--host", default=None, help="Address to listen on (default: from the settings).")
 @click.option(
     "--port",
     default=None,
     type=int,
-    help="Port (default: from JINGAN_WECHAT_API_URL / JINGAN_REGIONAL_API_URL); with 'all', "
-    "the regional simulator takes the next port.",
+    help="Port (default: from JINGAN_WECHAT_API_URL / JINGAN_REGIONAL_API_URL / "
+    "JINGAN_ARCHIVE_API_URL); with 'all', the regional and archive simulators take the next ports.",
 )
 def simulate(which: str, host: str | None, port: int | None) -> None:
-    """Run the WeChat (微信公众平台) and/or regional platform simulators until Ctrl-C."""
+    """Run the WeChat (微信公众平台), regional platform and/or archive simulators until Ctrl-C."""
     from django.conf import settings
 
     from jingan.integrations.regional.simulator import RegionalSimulator
@@ -44,6 +46,21 @@ def simulate(which: str, host: str | None, port: int | None) -> None:
             host or address.hostname or "127.0.0.1", regional_port or address.port or 8102
         )
         servers.append(("区域卫生平台模拟器", regional))
+    if which in ("archives", "all"):
+        from pathlib import Path
+
+        from jingan.integrations.archives.simulator import ArchiveSimulator, credentials_from_file
+
+        address = urlsplit(str(settings.ARCHIVES["api_base_url"]))
+        archive_port = (port + 2 if which == "all" else port) if port else None
+        archives = ArchiveSimulator(
+            platform_url=str(settings.ARCHIVES["platform_url"]),
+            credentials=credentials_from_file(
+                Path(str(settings.ARCHIVES["simulator_credentials"]))
+            ),
+        )
+        archives.bind(host or address.hostname or "127.0.0.1", archive_port or address.port or 8103)
+        servers.append(("病案归档系统模拟器（18 家住院机构）", archives))
     for title, server in servers:
         click.echo(f"{title}: {server.url}")
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]

@@ -55,6 +55,7 @@ def test_system_code_lists_are_seeded() -> None:
         "id_document_type",
         "family_relationship",
         "copy_purpose",
+        "copy_reject_reason",
         "delivery_method",
         "record_section",
         "visit_type",

@@ -1,0 +1,1 @@
+"""The record-archive port: inpatient record systems of the institutions, and their simulator."""
