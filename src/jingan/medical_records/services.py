@@ -186,6 +186,22 @@ def _client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _ensure_sequence_row(day: datetime.date) -> None:
+    """Create the day's counter before any submission transaction takes row locks.
+
+    On MariaDB an UPDATE that finds no row takes a gap lock; two submissions doing that
+    and then both inserting the row deadlock. With the row already there, the UPDATE in
+    ``_next_number`` only ever locks that one row.
+    """
+    if ApplicationSequence.objects.filter(day=day).exists():
+        return
+    try:
+        with transaction.atomic():
+            ApplicationSequence.objects.create(day=day, last_value=0)
+    except IntegrityError:
+        pass  # another submission created it first
+
+
 def _next_number(day: datetime.date) -> str:
     # An UPDATE … SET last_value = last_value + 1 takes the row's write lock on every
     # backend (SQLite included), so two submissions never draw the same number.
@@ -422,6 +438,7 @@ def submit_application(
             "所选住院记录不属于该患者或不在该机构，请重新选择", code="admissions"
         )
 
+    _ensure_sequence_row(today)
     written: list[Path] = []
     try:
         with transaction.atomic():
