@@ -172,6 +172,9 @@ def demo_data(scale: str) -> None:
 
     steps: list[DemoStep] = [step for _, step in declared("demo", "STEPS")]
     sizes = [step.size(scale) for step in steps]  # type: ignore[arg-type]
+    # Demo steps talk to the in-process simulators hundreds of times; their journal
+    # lines would bury the progress bar. Warnings and errors still show.
+    logging.getLogger("jingan.outbound").setLevel(logging.WARNING)
     with click.progressbar(
         length=sum(sizes),
         label=f"Loading demo data ({scale})",
