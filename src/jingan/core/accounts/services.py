@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyotp
-from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
@@ -441,8 +440,3 @@ def unlock_user(*, actor: User, user: User, reset_totp: bool = False, request: A
         )
     if reset_totp:
         end_sessions(user=user)
-
-
-def session_limits() -> tuple[int, int]:
-    """(idle seconds, absolute seconds) for staff sessions."""
-    return settings.STAFF_SESSION_IDLE_SECONDS, settings.STAFF_SESSION_ABSOLUTE_SECONDS

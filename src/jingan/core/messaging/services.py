@@ -151,13 +151,6 @@ def notify(
     return created
 
 
-def staff_holding(permission: str, *, institution_id: int | None = None) -> list[Any]:
-    """Active staff members holding ``permission`` (over ``institution_id`` when given)."""
-    from jingan.core.access.services import users_with_permission
-
-    return users_with_permission(permission, institution_id=institution_id)
-
-
 def notify_permission_holders(
     *,
     permission: str,
@@ -169,7 +162,9 @@ def notify_permission_holders(
     institution_id: int | None = None,
 ) -> list[int]:
     """Notify every active staff member holding ``permission``; returns new message ids."""
-    holders = staff_holding(permission, institution_id=institution_id)
+    from jingan.core.access.services import users_with_permission
+
+    holders = users_with_permission(permission, institution_id=institution_id)
     return notify(
         recipients=[StaffRecipient(user.pk) for user in holders],
         title=title,

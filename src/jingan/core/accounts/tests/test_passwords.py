@@ -42,7 +42,8 @@ def test_weak_passwords_are_refused_with_the_reason(password: str, message: str)
 
 
 def test_a_good_password_passes() -> None:
-    validate_password("Lan-Ting#Xu2026", User(username="zhangwei", mobile="13812341234"))
+    user = User(username="zhangwei", mobile="13812341234")
+    assert validate_password("Lan-Ting#Xu2026", user) is None
 
 
 def test_new_staff_must_change_the_initial_password(
