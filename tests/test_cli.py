@@ -50,15 +50,18 @@ def test_demo_data_is_idempotent(runner: CliRunner) -> None:
     usernames = sorted(User.objects.values_list("username", flat=True))
     second = runner.invoke(cli, ["demo-data", "--scale", "tiny"])
     assert second.exit_code == 0, second.output
-    # tiny: the four district roles, plus the first two institutions' admins and reviewers.
+    # tiny: the four district roles, plus the first two institutions' admins, reviewers
+    # and checkers.
     assert (
         sorted(User.objects.values_list("username", flat=True))
         == usernames
         == [
             "auditor",
             "jg001-admin",
+            "jg001-checker",
             "jg001-reviewer",
             "jg002-admin",
+            "jg002-checker",
             "jg002-reviewer",
             "regulator",
             "secadmin",

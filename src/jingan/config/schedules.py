@@ -25,6 +25,7 @@ from jingan.medical_records.archive_services import (
     fetch_all_pending_documents,
     poll_due_sources,
 )
+from jingan.medical_records.copy_services import prepare_pending_copies, purge_expired_copies
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,18 @@ SCHEDULE: list[Periodic] = [
         crontab(minute="*/5"),
         fetch_all_pending_documents,
         "下载待上传的病案文档（SM3 校验、SM4 加密存储）",
+    ),
+    Periodic(
+        "medical_records.prepare_pending_copies",
+        crontab(minute="*/10"),
+        prepare_pending_copies,
+        "补做已审核通过但尚未制作的病案复印件",
+    ),
+    Periodic(
+        "medical_records.purge_expired_copies",
+        crontab(minute="20", hour="3"),
+        purge_expired_copies,
+        "清除超过下载期限的电子复印件文件（每夜）",
     ),
     Periodic(
         "audit.verify_chain",

@@ -288,6 +288,9 @@ LOGGING = {
         "uvicorn.access": {"level": "WARNING"},
         # Every outbound call is journaled (masked) by jingan.outbound; httpx's own line repeats it.
         "httpx": {"level": "WARNING"},
+        # WeasyPrint logs a line per rendered page; a 200-page copy would flood the log.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
@@ -296,6 +299,11 @@ LOGGING = {
 # A worker heartbeat older than this makes /healthz report the worker as failed.
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = 150
 NINJA_PAGINATION_PER_PAGE = 50
+
+# One-click records: how long a resident's signed download link lives, and how many days
+# after the copy is made it can be downloaded (the file is purged afterwards).
+MEDICAL_RECORDS_COPY_LINK_SECONDS = 600
+MEDICAL_RECORDS_COPY_RETENTION_DAYS = 30
 
 # -- external systems (defaults: the local simulators, see jingan.integrations) -------
 

@@ -26,6 +26,7 @@ from jingan.core.crypto.records import (
 from jingan.core.crypto.requests import SM2RequestAuth, create_api_client, sign_request
 from jingan.core.dictionary.queries import entries as dictionary_entries
 from jingan.core.dictionary.queries import institution_setting, label_for
+from jingan.core.dictionary.services import set_institution_settings
 from jingan.core.messaging.contracts import (
     ResidentRecipient,
     StaffRecipient,
@@ -68,6 +69,7 @@ __all__ = [
     "get_current_resident",
     "get_for_user",
     "institution_setting",
+    "set_institution_settings",
     "label_for",
     "normalize_id_number",
     "normalize_mobile",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +103,31 @@ def load_sources(scale: Scale, advance: Callable[[int], None]) -> None:
         advance(1)
 
 
-def initial_sync(scale: Scale, advance: Callable[[int], None]) -> None:
+@contextmanager
+def archive_simulator() -> Iterator[tuple[ArchiveSimulator, Callable[[ArchiveSource], Any]]]:
+    """The archive simulator on a free loopback port, and adapters that talk to it."""
     simulator = ArchiveSimulator()
     url = simulator.start()
+
+    def adapter(source: ArchiveSource) -> HttpArchiveAdapter:
+        return HttpArchiveAdapter(
+            ArchiveSourceConfig(base_url=url, institution_code=source.institution.code)
+        )
+
     try:
+        yield simulator, adapter
+    finally:
+        simulator.stop()
+
+
+def initial_sync(scale: Scale, advance: Callable[[int], None]) -> None:
+    with archive_simulator() as (simulator, adapter):
         if MALFORMED_AT in simulator.institutions:
             broken = simulator.admissions(MALFORMED_AT)[0]
             broken["admission_no"] = broken["admission_no"] + "X"
             broken["diagnoses"] = [{"code": "高血压", "name": "原发性高血压"}]
             broken["discharged_on"] = "2025-02-30"
             simulator.put_raw(MALFORMED_AT, broken)
-
-        def adapter(source: ArchiveSource) -> HttpArchiveAdapter:
-            return HttpArchiveAdapter(
-                ArchiveSourceConfig(base_url=url, institution_code=source.institution.code)
-            )
-
         for institution in _inpatient_institutions():
             if not ArchiveSource.objects.unscoped().filter(institution=institution).exists():
                 advance(1)
@@ -129,5 +139,3 @@ def initial_sync(scale: Scale, advance: Callable[[int], None]) -> None:
                 adapter_factory=adapter,
             )
             advance(1)
-    finally:
-        simulator.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -427,18 +427,23 @@ def fetch_pending_documents(
     institution_id: int,
     limit: int = 50,
     include_failed: bool = False,
+    admission_ids: Sequence[int] | None = None,
     adapter_factory: AdapterFactory = default_adapter,
 ) -> dict[str, int]:
-    """Download, verify (SM3) and store (SM4) up to ``limit`` pending section documents."""
+    """Download, verify (SM3) and store (SM4) up to ``limit`` pending section documents.
+
+    ``admission_ids`` narrows the fetch to those admissions (a copy about to be made).
+    """
     source = _source_for(institution_id)
     if not source.can_poll:
         return {"uploaded": 0, "failed": 0}
     statuses = [UploadStatus.PENDING] + ([UploadStatus.FAILED] if include_failed else [])
-    sections = list(
-        ArchivedSection.objects.select_related("admission")
-        .filter(admission__institution_id=institution_id, upload_status__in=statuses)
-        .order_by("pk")[:limit]
+    pending = ArchivedSection.objects.select_related("admission").filter(
+        admission__institution_id=institution_id, upload_status__in=statuses
     )
+    if admission_ids is not None:
+        pending = pending.filter(admission_id__in=list(admission_ids))
+    sections = list(pending.order_by("pk")[:limit])
     adapter = adapter_factory(source)
     counts = {"uploaded": 0, "failed": 0}
     for section in sections:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jingan.medical_records import h5_views
+from jingan.medical_records import copy_views, h5_views
 
 h5_urlpatterns = [
     path("h5/records/", h5_views.intro, name="h5-intro"),
@@ -24,4 +24,10 @@ h5_urlpatterns = [
         h5_views.application_cancel,
         name="h5-application-cancel",
     ),
+    path(
+        "h5/records/applications/<str:number>/download/",
+        copy_views.download_start,
+        name="h5-copy-download-start",
+    ),
+    path("h5/records/copies/<str:token>/", copy_views.download, name="h5-copy-download"),
 ]

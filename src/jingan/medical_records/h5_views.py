@@ -30,7 +30,7 @@ from jingan.core.public import (
     label_for,
     resident_required,
 )
-from jingan.medical_records import queries, services
+from jingan.medical_records import copy_services, queries, services
 from jingan.medical_records.models import (
     ApplicantType,
     ApplicationStatus,
@@ -513,6 +513,7 @@ def application_detail(request: HttpRequest, number: str) -> HttpResponse:
         "admissions": [link.admission for link in application.admission_links.all()],
         "materials": list(application.materials.all()),
         "can_cancel": application.status == ApplicationStatus.SUBMITTED,
+        "copy_download": copy_services.download_state(application),
     }
     if getattr(request, "htmx", False):
         return render(request, "medical_records/h5/application_detail.html#timeline", context)

@@ -260,3 +260,43 @@ class ApplicationSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}:{self.last_value}"
+
+
+class CopyDocument(models.Model):
+    """The watermarked PDF copy of an approved application, stored SM4-encrypted under DATA_DIR."""
+
+    application = models.OneToOneField(
+        CopyApplication,
+        on_delete=models.CASCADE,
+        related_name="copy_document",
+        verbose_name="复印申请",
+    )
+    # A new key on every rebuild: download links issued for an older build stop working.
+    file_key = models.UUIDField("文件标识", default=uuid.uuid4, unique=True, editable=False)
+    sm3 = models.CharField("SM3 摘要", max_length=64, blank=True)
+    size = models.PositiveIntegerField("大小（字节）", default=0)
+    pages = models.PositiveIntegerField("页数", default=0)
+    built_at = models.DateTimeField("制作时间", null=True, blank=True)
+    download_count = models.PositiveIntegerField("下载次数", default=0)
+    first_downloaded_at = models.DateTimeField("首次下载", null=True, blank=True)
+    last_downloaded_at = models.DateTimeField("最近下载", null=True, blank=True)
+    build_error = models.TextField("制作失败原因", blank=True)
+    build_attempts = models.PositiveIntegerField("制作次数", default=0)
+    # Set when the encrypted file was deleted after the download period (purge job).
+    purged_at = models.DateTimeField("清除时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "病案复印件"
+        verbose_name_plural = "病案复印件"
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}:{self.file_key}"
+
+    @property
+    def is_built(self) -> bool:
+        return self.built_at is not None and bool(self.sm3)
+
+    @property
+    def encryption_context(self) -> str:
+        return f"medical_records.copy:{self.file_key}"

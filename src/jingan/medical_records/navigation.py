@@ -16,6 +16,30 @@ H5_SERVICES = [
 
 MENU = [
     MenuItem(
+        "病案复印申请",
+        "medical_records:console-applications",
+        "file-search",
+        section="一键式病案",
+        permission="medical_records.view_copyapplication",
+        order=10,
+    ),
+    MenuItem(
+        "病案审核",
+        "medical_records:console-review",
+        "file-check",
+        section="一键式病案",
+        permission="medical_records.review_copyapplication",
+        order=20,
+    ),
+    MenuItem(
+        "病案申请统计",
+        "medical_records:console-statistics",
+        "chart-bar",
+        section="一键式病案",
+        permission="medical_records.view_copyapplication",
+        order=40,
+    ),
+    MenuItem(
         "病案归档同步",
         "medical_records:archive-status",
         "cloud-upload",

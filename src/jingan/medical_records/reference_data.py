@@ -38,6 +38,34 @@ def load(apps: Any, schema_editor: Any) -> None:
             code=code,
             defaults={"label": label, "sort_order": position * 10, "is_system": True},
         )
+    align_code_lists(apps, schema_editor)
+
+
+def align_code_lists(apps: Any, schema_editor: Any) -> None:
+    """Bring databases created before the service's codes settled in line with them.
+
+    ``delivery_method`` first listed 到院自取 (pickup); the service offers electronic copies
+    and mail, so the pickup entry becomes the electronic one; ``copy_purpose`` gains
+    个人留存 (personal keeping). Fresh databases already have both from the dictionary's
+    own code lists.
+    """
+    Category = apps.get_model("dictionary", "DictionaryCategory")
+    Entry = apps.get_model("dictionary", "DictionaryEntry")
+    delivery = Category.objects.filter(code="delivery_method").first()
+    if (
+        delivery is not None
+        and not Entry.objects.filter(category=delivery, code="electronic").exists()
+    ):
+        Entry.objects.filter(category=delivery, code="pickup").update(
+            code="electronic", label="电子版下载"
+        )
+    purpose = Category.objects.filter(code="copy_purpose").first()
+    if purpose is not None:
+        Entry.objects.get_or_create(
+            category=purpose,
+            code="personal",
+            defaults={"label": "个人留存", "sort_order": 45, "is_system": True},
+        )
 
 
 def unload(apps: Any, schema_editor: Any) -> None:

@@ -107,6 +107,14 @@ PURPOSE_SECTIONS: dict[str, list[str]] = {
         "nursing_record",
         "consent",
     ],
+    "personal": [
+        "front_page",
+        "admission_record",
+        "discharge_summary",
+        "operation_record",
+        "lab_report",
+        "imaging_report",
+    ],
     "other": ["front_page", "discharge_summary"],
 }
 
@@ -284,6 +292,17 @@ def _transition(
     )
     # The notification rows join this transaction; WeChat delivery is queued on commit.
     _notify_resident(application, note)
+    if to_status == ApplicationStatus.APPROVED:
+        _enqueue_copy(application.pk)
+
+
+def _enqueue_copy(application_id: int) -> None:
+    """Have the worker build the copy (copy_services.prepare_copy) once the approval commits."""
+    # Imported here: copy_tasks → copy_services → this module.
+    from jingan.medical_records.copy_tasks import prepare_copy_task
+
+    # robust: a queue hiccup must not fail the approval; prepare_pending_copies catches up.
+    transaction.on_commit(lambda: prepare_copy_task(application_id), robust=True)
 
 
 # -- submit --------------------------------------------------------------------------
@@ -737,7 +756,21 @@ def mark_preparing(
 def mark_ready(
     *, actor: Any, application_id: int, request: HttpRequest | None = None
 ) -> CopyApplication:
-    """The copy is made: ready to download (electronic) or to post (mail)."""
+    """The copy is made: ready to download (electronic) or to post (mail).
+
+    The system does this itself once it has built the copy. Staff use it for a mailed copy
+    the record room printed by hand; an electronic copy needs the built file first.
+    """
+
+    def check(application: CopyApplication) -> None:
+        if application.delivery_method != DeliveryMethod.ELECTRONIC:
+            return
+        document = getattr(application, "copy_document", None)
+        if document is None or not document.is_built:
+            raise ApplicationError(
+                "电子版复印件尚未生成，请先生成复印件再标记制作完成", code="copy_not_built"
+            )
+
     return _staff_step(
         actor=actor,
         application_id=application_id,
@@ -746,6 +779,7 @@ def mark_ready(
         note="复印件已制作完成",
         action="medical_records.application.ready",
         request=request,
+        before=check,
     )
 
 

@@ -90,6 +90,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             *_INSTITUTION_READ,
             "runtime.view_platform_status",
             "medical_records.view_archivesource",
+            "medical_records.view_copyapplication",
         ),
     ),
     BuiltinRole(
@@ -108,6 +109,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "dictionary.change_institutionsetting",
             "accounts.view_user",
             "medical_records.view_archivesource",
+            "medical_records.view_copyapplication",
         ),
     ),
     BuiltinRole(
@@ -116,7 +118,24 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
         Duty.BUSINESS,
         ScopeKind.INSTITUTION,
         "本机构病案复印申请的审核与处理。",
-        _INSTITUTION_READ,
+        (
+            *_INSTITUTION_READ,
+            "medical_records.view_copyapplication",
+            "medical_records.review_copyapplication",
+        ),
+    ),
+    BuiltinRole(
+        "record_room_checker",
+        "病案室复核员",
+        Duty.BUSINESS,
+        ScopeKind.INSTITUTION,
+        "本机构病案复印申请的审核与处理，以及两级审核模式下的复核。",
+        (
+            *_INSTITUTION_READ,
+            "medical_records.view_copyapplication",
+            "medical_records.review_copyapplication",
+            "medical_records.second_review_copyapplication",
+        ),
     ),
 )
 

@@ -1,4 +1,5 @@
-"""Demo staff: one per district role, an administrator and a record-room reviewer per institution.
+"""Demo staff: one per district role; per institution an administrator, and where there are
+wards a record-room reviewer and checker.
 
 Every demo account has a TOTP binding (secret generated at load time, stored encrypted);
 in the embedded demo the code step shows the current code, so visitors can sign in
@@ -34,6 +35,7 @@ DISTRICT_STAFF = (
 INSTITUTION_STAFF = (
     ("admin", "机构管理员", "institution_admin", False),
     ("reviewer", "病案室审核员", "record_room_reviewer", True),
+    ("checker", "病案室复核员", "record_room_checker", True),
 )
 
 ACCOUNTS = [
@@ -53,6 +55,13 @@ ACCOUNTS = [
         "console",
         "每家住院机构一个：jg<机构序号>-reviewer",
     ),
+    DemoAccount(
+        "病案室复核员",
+        "jg001-checker",
+        DEMO_PASSWORD,
+        "console",
+        "每家住院机构一个：jg<机构序号>-checker（两级审核的复核）",
+    ),
 ]
 
 
@@ -60,7 +69,7 @@ def is_demo_account(user: Any) -> bool:
     name = user.username
     if name in {row[0] for row in DISTRICT_STAFF}:
         return True
-    return name.startswith("jg") and name.rsplit("-", 1)[-1] in {"admin", "reviewer"}
+    return name.startswith("jg") and name.rsplit("-", 1)[-1] in {"admin", "reviewer", "checker"}
 
 
 def _institutions(scale: Scale) -> list[Institution]:

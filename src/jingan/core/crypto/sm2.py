@@ -591,6 +591,9 @@ class TongsuoBackend:
             lib.EVP_PKEY_CTX_free(pkey_ctx)
 
     def encrypt(self, public_hex: str, plaintext: bytes) -> bytes:
+        # Tongsuo skips GB/T 32918.4 step A5 (new k when the KDF output is all zero): a
+        # strict decryptor refuses 256**-len(plaintext) of these ciphertexts, which only
+        # matters for a plaintext of a few bytes (none here: SM4 carries the data).
         if not plaintext:
             raise CryptoError("SM2 encryption needs a non-empty plaintext")
         pkey = self._public_pkey(public_hex)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import datetime
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+
+from jingan.core.public import encrypt_file_bytes, sm3_hex
+from jingan.integrations.archives.pdf import Line, build_pdf
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -120,3 +125,34 @@ def walk_wizard(
     if response.status_code != 302:
         return response
     return client.post("/h5/records/apply/confirm/")
+
+
+def section_pdf(title: str, pages: int, admission_no: str, code: str) -> bytes:
+    return build_pdf(
+        [[Line(title, 14), Line(f"{admission_no} {code} page {n}", 9, True)] for n in range(pages)],
+        footers=[f"{admission_no} {code} {n + 1}/{pages}" for n in range(pages)],
+        title=title,
+    )
+
+
+def store_sections(admission: Any, pages: dict[str, int]) -> None:
+    """Archived sections whose documents are already fetched and stored (SM4)."""
+    from jingan.medical_records.archive_services import _context, _relative_path
+    from jingan.medical_records.models import ArchivedSection
+
+    for code, count in pages.items():
+        pdf = section_pdf(code, count, admission.admission_no, code)
+        section = ArchivedSection.objects.create(
+            admission=admission,
+            code=code,
+            title=code,
+            page_count=count,
+            document_ref=f"{admission.admission_no}-{code}",
+            document_digest=sm3_hex(pdf),
+            upload_status="uploaded",
+        )
+        section.stored_path = _relative_path(section)
+        target = Path(settings.DATA_DIR) / section.stored_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(encrypt_file_bytes(pdf, context=_context(section)))
+        section.save()

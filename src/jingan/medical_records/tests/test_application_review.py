@@ -8,7 +8,7 @@ import time_machine
 from django.http import Http404
 from django.utils import timezone
 
-from jingan.medical_records import services
+from jingan.medical_records import copy_services, services
 from jingan.medical_records.models import ApplicationEvent, CopyApplication
 from jingan.medical_records.services import ApplicationError, MailAddress
 from jingan.medical_records.tests.application_fixtures import (
@@ -17,6 +17,7 @@ from jingan.medical_records.tests.application_fixtures import (
     archive,
     id_number,
     inpatient,
+    store_sections,
     upload,
 )
 from jingan.testing.residents import DEFAULT_ID_NUMBER
@@ -84,6 +85,10 @@ def test_manual_review_then_tracking_until_the_resident_downloads(
     services.start_review(actor=reviewer, application_id=application.pk)
     services.approve_application(actor=reviewer, application_id=application.pk, note="材料齐全")
     services.mark_preparing(actor=reviewer, application_id=application.pk)
+    with pytest.raises(ApplicationError, match="电子版复印件尚未生成"):
+        services.mark_ready(actor=reviewer, application_id=application.pk)
+    store_sections(admission, {"front_page": 2})
+    copy_services.build_copy(application)
     services.mark_ready(actor=reviewer, application_id=application.pk)
     services.mark_downloaded(actor=resident, number=application.number)
     services.mark_downloaded(actor=resident, number=application.number)  # second: no-op
@@ -108,6 +113,7 @@ def test_manual_review_then_tracking_until_the_resident_downloads(
         "medical_records.application.start_review",
         "medical_records.application.approve",
         "medical_records.application.prepare",
+        "medical_records.copy.build",
         "medical_records.application.ready",
         "medical_records.application.download",
     ]

@@ -44,9 +44,10 @@ def test_system_code_lists_are_seeded() -> None:
         ("insurance_claim", "保险理赔"),
         ("transfer", "转院"),
         ("judicial", "司法"),
+        ("personal", "个人留存"),
         ("other", "其他"),
     ]
-    assert entries("delivery_method") == [("pickup", "自取"), ("mail", "邮寄")]
+    assert entries("delivery_method") == [("electronic", "电子版下载"), ("mail", "邮寄纸质件")]
     assert entries("id_document_type")[0] == ("01", "居民身份证")
     assert entries("family_relationship")[:2] == [("0", "本人"), ("1", "配偶")]
     assert set(DictionaryCategory.objects.values_list("code", flat=True)) == {
@@ -130,15 +131,15 @@ def test_system_entries_are_disabled_not_deleted(
 def test_system_codes_keep_their_code_but_can_be_relabelled(
     editor: Any, client_for: Callable[..., Any]
 ) -> None:
-    pickup = _entry("delivery_method", "pickup")
+    mail = _entry("delivery_method", "mail")
     response = client_for(editor).post(
-        f"/console/dictionary/delivery_method/entries/{pickup.pk}/edit/",
-        {"code": "self", "label": "到院自取", "sort_order": 1},
+        f"/console/dictionary/delivery_method/entries/{mail.pk}/edit/",
+        {"code": "post", "label": "快递寄送", "sort_order": 1},
     )
     assert response.status_code == 302
-    pickup.refresh_from_db()
+    mail.refresh_from_db()
     # The code field is disabled for system entries: a posted value is ignored.
-    assert (pickup.code, pickup.label, pickup.sort_order) == ("pickup", "到院自取", 1)
+    assert (mail.code, mail.label, mail.sort_order) == ("mail", "快递寄送", 1)
 
 
 def test_custom_entries_and_categories_can_be_deleted(
