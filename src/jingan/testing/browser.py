@@ -65,7 +65,15 @@ class PageProblems:
                 else None
             ),
         )
-        page.on("requestfailed", lambda request: self.errors.append(f"failed: {request.url}"))
+        page.on("requestfailed", self._request_failed)
+
+    def _request_failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        # Chromium aborts what a page still loads when it navigates away (a font, an image)
+        # and a navigation that turns into a download; a missing file is an HTTP 4xx above.
+        if "ERR_ABORTED" in failure:
+            return
+        self.errors.append(f"failed: {request.url} {failure}".rstrip())
 
 
 @pytest.fixture
