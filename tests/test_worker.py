@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -41,3 +44,27 @@ def test_a_real_consumer_runs_an_enqueued_task() -> None:
         consumer.stop(graceful=True)
         huey.flush()
         time.sleep(0.05)
+
+
+def test_the_consumer_knows_every_task_before_any_page_imports_one() -> None:
+    # A fresh process, as `jingan worker` starts: messages queued by the web processes
+    # (WeChat deliveries, copy builds) must find their task in the consumer's registry.
+    script = (
+        "import django; django.setup()\n"
+        "from jingan.config.cli import _consumer\n"
+        "from huey.contrib.djhuey import HUEY\n"
+        "_consumer(1)\n"
+        "print('\\n'.join(sorted(HUEY._registry._registry)))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jingan.config.settings_test"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = done.stdout.split()
+    for task in (
+        "messaging.deliver_outbox_entry",
+        "medical_records.prepare_copy",
+        "medical_records.poll_archive_source",
+    ):
+        assert any(name.endswith(task) for name in names), (task, names)

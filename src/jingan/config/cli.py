@@ -49,8 +49,12 @@ def _uvicorn_config(host: str, port: int, workers: int = 1) -> Any:
 
 
 def _consumer(workers: int) -> Any:
+    from django.utils.module_loading import autodiscover_modules
     from huey.contrib.djhuey import HUEY
 
+    # Every app's tasks module, as Huey's own run_huey does: a consumer that has not
+    # imported a task cannot run it, and drops the queued message with an error.
+    autodiscover_modules("tasks")
     import jingan.config.schedules  # noqa: F401  (registers the periodic jobs)
 
     return HUEY.create_consumer(workers=workers, worker_type="thread", periodic=True)
