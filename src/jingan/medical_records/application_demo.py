@@ -40,7 +40,7 @@ from jingan.medical_records.models import (
 # At most: one application per archived stay of the patients without a WeChat account.
 HISTORY_SIZE: dict[str, int] = {"tiny": 0, "small": 240, "district": 3000}
 HISTORY_OPENID_PREFIX = "demo-archive-patient-"
-PURPOSES = ("reimbursement", "insurance_claim", "transfer", "judicial", "other")
+PURPOSES = ("reimbursement", "insurance_claim", "transfer", "judicial", "personal", "other")
 DEMO_ADDRESS = services.MailAddress(
     "王秀英", "13800000000", "上海市静安区万荣路 700 号 3 号楼 502 室"
 )
@@ -174,17 +174,32 @@ def _make_copy(application: CopyApplication, *, make_copy: bool, reviewer: Any) 
 def _backdate(
     application: CopyApplication, submitted: datetime.datetime, rng: random.Random
 ) -> None:
-    """Move an application's timestamps back, keeping the timeline's order and gaps."""
-    moment = submitted
-    for event in ApplicationEvent.objects.filter(application=application).order_by("pk"):
+    """Move an application's timeline back to start at ``submitted``, in order, never later
+    than now: the steps spread over up to four days (less when submitted more recently)."""
+    events = list(ApplicationEvent.objects.filter(application=application).order_by("pk"))
+    span = min(timezone.now() - submitted, datetime.timedelta(days=4)) * 0.9
+    gaps = [rng.uniform(0.3, 1.0) for _ in events[1:]]
+    moments = [submitted]
+    for gap in gaps:
+        moments.append(moments[-1] + span * (gap / max(sum(gaps), 1.0)))
+    by_status: dict[str, datetime.datetime] = {}
+    for event, moment in zip(events, moments, strict=True):
         ApplicationEvent.objects.filter(pk=event.pk).update(occurred_at=moment)
-        last = moment
-        moment += datetime.timedelta(hours=rng.uniform(2, 30))
-    fields: dict[str, Any] = {"submitted_at": submitted, "updated_at": last}
-    if application.reviewed_at:
-        fields["reviewed_at"] = submitted + datetime.timedelta(hours=rng.uniform(2, 20))
+        by_status.setdefault(event.to_status, moment)
+    fields: dict[str, Any] = {"submitted_at": submitted, "updated_at": moments[-1]}
+    reviewed = [
+        by_status[status]
+        for status in (
+            ApplicationStatus.SECOND_REVIEW,
+            ApplicationStatus.APPROVED,
+            ApplicationStatus.REJECTED,
+        )
+        if status in by_status
+    ]
+    if application.reviewed_at and reviewed:
+        fields["reviewed_at"] = max(reviewed)
     if application.completed_at:
-        fields["completed_at"] = last
+        fields["completed_at"] = moments[-1]
     CopyApplication.objects.unscoped().filter(pk=application.pk).update(**fields)
 
 
@@ -244,7 +259,7 @@ def load_resident_applications(scale: Scale, advance: Callable[[int], None]) -> 
                 )
             _drive(application, final, make_copy=True)
             application.refresh_from_db()
-            _backdate(application, now - datetime.timedelta(hours=6 + position * 3), rng)
+            _backdate(application, now - datetime.timedelta(minutes=20 + position * 15), rng)
             if position < len(RESIDENT_PLAN):
                 advance(1)
     advance(max(0, len(RESIDENT_PLAN) - len(pairs)))
@@ -268,7 +283,7 @@ def _history_residents(people: dict[str, list[ArchivedAdmission]]) -> list[tuple
                 "birth_date": facts.birth_date,
                 "sex": facts.sex,
                 "is_verified": True,
-                "verified_at": timezone.now(),
+                "verified_at": timezone.now() - datetime.timedelta(days=200),
                 "verification_score": 0.9,
                 "verification_reference": f"DEMOH{number:05d}",
             },
@@ -300,15 +315,15 @@ def load_history(scale: Scale, advance: Callable[[int], None]) -> None:
             if roll < 0.93
             else ApplicationStatus.CANCELLED
         )
-        # Months ago the record room printed and posted copies by hand (their electronic
-        # copies would have been purged by now), so finished history is mail.
+        # The history is loaded without section documents, so its finished applications
+        # are copies the record room printed and posted.
         delivery = (
             DeliveryMethod.MAIL
             if final == ApplicationStatus.COMPLETED or rng.random() < 0.3
             else DeliveryMethod.ELECTRONIC
         )
-        purpose = rng.choices(PURPOSES, weights=(40, 30, 12, 6, 12))[0]
-        days_ago = 35 + int(rng.triangular(0, 150, 10))
+        purpose = rng.choices(PURPOSES, weights=(40, 30, 12, 6, 8, 4))[0]
+        days_ago = 1 + int(rng.triangular(0, 180, 10))
         submitted = now - datetime.timedelta(days=days_ago, hours=rng.uniform(0, 10))
         submitted = submitted.replace(hour=rng.choice((9, 10, 11, 14, 15, 16, 20, 21)))
         with transaction.atomic():

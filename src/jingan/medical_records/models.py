@@ -139,7 +139,11 @@ class CopyApplication(EncryptedModel):
             ("second_review_copyapplication", "复核病案复印申请"),
         ]
         indexes = [
+            # A record room's list and queue (one institution, by status, newest first).
             models.Index(fields=["institution", "status", "-submitted_at"]),
+            # The district's list (regulator): newest first, and by status.
+            models.Index(fields=["-submitted_at", "-id"], name="medical_rec_submitted_desc"),
+            models.Index(fields=["status", "-submitted_at"], name="medical_rec_status_submitted"),
             models.Index(fields=["resident", "-submitted_at"]),
             models.Index(fields=["submitted_ip", "submitted_at"]),
         ]
