@@ -154,3 +154,25 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -
     assert process.returncode == 0, output
     assert "发布清单校验通过" in output
     assert "Stopped." in output
+
+
+def test_serve_on_a_taken_port_says_so_before_starting_anything(tmp_path: Path) -> None:
+    import socket
+
+    env = _clean_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(JINGAN), "serve", "--dev-checkout", "--port", str(port)],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "running at" not in done.stdout
+    assert "simulator" not in done.stdout + done.stderr

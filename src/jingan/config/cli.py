@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,22 @@ def _uvicorn_config(host: str, port: int, workers: int = 1) -> Any:
         log_config=None,  # Django's LOGGING already configured the root logger
         ws="auto",
     )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn, or a clear error if it is taken."""
+    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listening = socket.socket(family, kind, protocol)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(address)
+    except OSError as error:
+        listening.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({error.strerror}); is another `jingan serve` "
+            "running? Stop it or choose another --port"
+        ) from None
+    return listening
 
 
 def _consumer(workers: int) -> Any:
@@ -120,6 +137,9 @@ def serve(host: str, port: int, workers: int | None, dev_checkout: bool) -> None
     from jingan.lib.background import ComponentRunner
 
     _verify_release(dev_checkout)
+    # Take the port before starting anything else: a second `make run` says so at once
+    # instead of starting workers and announcing an address it cannot serve.
+    listening = _bind(host, port)
     consumer = _consumer(workers or settings.ENV.huey_workers)
     runner = ComponentRunner(_background_components())
     consumer.start()
@@ -127,7 +147,7 @@ def serve(host: str, port: int, workers: int | None, dev_checkout: bool) -> None
     names = ", ".join(["web", "worker", *(c.name for c in runner.components)])
     click.echo(f"健康静安 · 便捷就医 running at http://{host}:{port}/  ({names}); Ctrl-C to stop")
     try:
-        uvicorn.Server(_uvicorn_config(host, port)).run()
+        uvicorn.Server(_uvicorn_config(host, port)).run(sockets=[listening])
     finally:
         click.echo("Stopping worker and background components ...")
         consumer.stop(graceful=True)
