@@ -268,7 +268,7 @@ def bench_copy() -> None:
     )
     started = time.perf_counter()
     copy_services.build_watermarked_pdf(
-        sections[:1], watermark=watermark, cover_html="<h1>封面</h1>"
+        sections[:1], watermark=watermark, cover=lambda total: "<h1>封面</h1>"
     )
     print(f"\nfirst build in this process (fonts loading): {time.perf_counter() - started:.2f} s")
     started = time.perf_counter()
@@ -276,7 +276,7 @@ def bench_copy() -> None:
     plain_seconds = time.perf_counter() - started
     started = time.perf_counter()
     _, pages = copy_services.build_watermarked_pdf(
-        sections, watermark=watermark, cover_html="<h1>病案复印件</h1>"
+        sections, watermark=watermark, cover=lambda total: f"<h1>病案复印件 共 {total} 页</h1>"
     )
     seconds = time.perf_counter() - started
     print(f"watermarked copy: {pages} pages in {seconds:.2f} s ({pages / seconds:.0f} pages/s)")

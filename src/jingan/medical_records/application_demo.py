@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from jingan.core.public import check_id_number, set_institution_settings
 from jingan.lib.demo import Scale
-from jingan.medical_records import services
+from jingan.medical_records import copy_services, services
 from jingan.medical_records.archive_demo import archive_simulator
 from jingan.medical_records.archive_models import ArchivedAdmission, ArchiveSource
 from jingan.medical_records.archive_services import fetch_pending_documents
@@ -155,8 +155,6 @@ def _drive(application: CopyApplication, final: str, *, make_copy: bool) -> None
 
 
 def _make_copy(application: CopyApplication, *, make_copy: bool, reviewer: Any) -> None:
-    from jingan.medical_records import copy_services
-
     application.refresh_from_db()
     if application.status not in (ApplicationStatus.APPROVED, ApplicationStatus.PREPARING):
         return

@@ -13,7 +13,7 @@ import io
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,25 +216,32 @@ def _stamp(
 
 
 def build_watermarked_pdf(
-    section_pdfs: Sequence[bytes], *, watermark: Watermark, cover_html: str | None = None
+    section_pdfs: Sequence[bytes],
+    *,
+    watermark: Watermark,
+    cover: Callable[[int], str] | None = None,
 ) -> tuple[bytes, int]:
     """Cover (HTML, rendered by WeasyPrint) + sections, every page stamped; (PDF, pages).
 
-    The watermark is rendered once per distinct page size and drawn on every page as a
-    shared Form XObject; the footers come from one WeasyPrint run of small pages. A
-    200-page copy takes about two seconds. Raises CopyBuildError for an unreadable PDF.
+    ``cover(total)`` gives the cover's HTML for a copy of ``total`` pages (the one-page
+    cover included). The watermark is rendered once per distinct page size and drawn on
+    every page as a shared Form XObject; the footers come from one WeasyPrint run of
+    small pages. A 200-page copy takes about two seconds. Raises CopyBuildError for an
+    unreadable PDF.
     """
     from weasyprint import HTML
 
     writer = PdfWriter()
-    sources: list[bytes] = []
-    if cover_html is not None:
-        sources.append(HTML(string=cover_html).write_pdf())
-    sources.extend(section_pdfs)
     try:
-        for data in sources:
-            for page in PdfReader(io.BytesIO(data)).pages:
+        section_pages = [
+            page for data in section_pdfs for page in PdfReader(io.BytesIO(data)).pages
+        ]
+        if cover is not None:
+            cover_pdf = HTML(string=cover(len(section_pages) + 1)).write_pdf()
+            for page in PdfReader(io.BytesIO(cover_pdf)).pages:
                 writer.add_page(page)
+        for page in section_pages:
+            writer.add_page(page)
     except (PyPdfError, ValueError, KeyError) as error:
         raise CopyBuildError(f"病案文档无法解析：{error}") from error
     total = len(writer.pages)
@@ -314,18 +321,20 @@ class _AdmissionPart:
 
 def _parts(application: CopyApplication) -> list[_AdmissionPart]:
     """Each admission (earliest stay first) with its chosen sections, in the chosen order."""
-    links = application.admission_links.select_related("admission").order_by(
-        "admission__admitted_on", "admission__pk"
-    )
+    admissions = [
+        link.admission
+        for link in application.admission_links.select_related("admission").order_by(
+            "admission__admitted_on", "admission__pk"
+        )
+    ]
+    by_admission: dict[int, dict[str, ArchivedSection]] = {a.pk: {} for a in admissions}
+    for section in ArchivedSection.objects.select_related("admission").filter(
+        admission__in=admissions
+    ):
+        by_admission[section.admission_id][section.code] = section
     parts = []
-    for link in links:
-        admission = link.admission
-        by_code = {
-            section.code: section
-            for section in ArchivedSection.objects.select_related("admission").filter(
-                admission=admission
-            )
-        }
+    for admission in admissions:
+        by_code = by_admission[admission.pk]
         parts.append(
             _AdmissionPart(
                 admission=admission,
@@ -345,13 +354,6 @@ def watermark_for(application: CopyApplication, issued_on: datetime.date) -> Wat
         issued_on=issued_on,
         purpose_label=label_for("copy_purpose", application.purpose),
     )
-
-
-def _page_count(section_pdfs: Sequence[bytes]) -> int:
-    try:
-        return sum(len(PdfReader(io.BytesIO(data)).pages) for data in section_pdfs)
-    except (PyPdfError, ValueError, KeyError) as error:
-        raise CopyBuildError(f"病案文档无法解析：{error}") from error
 
 
 def _cover_html(
@@ -400,8 +402,7 @@ def build_copy(application: CopyApplication) -> CopyDocument:
     pdf, pages = build_watermarked_pdf(
         section_pdfs,
         watermark=watermark_for(application, issued_on),
-        # The cover is one page and counts itself.
-        cover_html=_cover_html(application, parts, issued_on, 1 + _page_count(section_pdfs)),
+        cover=lambda total: _cover_html(application, parts, issued_on, total),
     )
     file_key = uuid.uuid4()
     target = copies_dir() / f"{file_key}.bin"

@@ -596,19 +596,15 @@ def start_review(
     *, actor: Any, application_id: int, request: HttpRequest | None = None
 ) -> CopyApplication:
     """A reviewer takes a submitted application into review."""
-    with transaction.atomic():
-        application = _for_reviewer(actor, application_id, REVIEW_PERMISSION)
-        _require(application, ApplicationStatus.SUBMITTED)
-        _transition(
-            application,
-            ApplicationStatus.UNDER_REVIEW,
-            actor_kind=ApplicationEvent.ActorKind.STAFF,
-            actor=actor,
-            note="病案室已开始审核",
-            request=request,
-            action="medical_records.application.start_review",
-        )
-    return application
+    return _staff_step(
+        actor=actor,
+        application_id=application_id,
+        allowed=(ApplicationStatus.SUBMITTED,),
+        to_status=ApplicationStatus.UNDER_REVIEW,
+        note="病案室已开始审核",
+        action="medical_records.application.start_review",
+        request=request,
+    )
 
 
 def approve_application(

@@ -129,12 +129,15 @@ def test_every_page_of_a_copy_carries_the_watermark_and_its_page_footer() -> Non
     pdf, pages = copy_services.build_watermarked_pdf(
         sections,
         watermark=watermark,
-        cover_html="<html><body><h1>病案复印件 BA20261020000001 王**</h1></body></html>",
+        cover=lambda total: (
+            f"<html><body><h1>病案复印件 BA20261020000001 王** 共 {total} 页</h1></body></html>"
+        ),
     )
 
     assert pages == 1 + 3 + 2
     texts = _texts(pdf)
     assert len(texts) == pages
+    assert "共 6 页" in texts[0]
     for number, text in enumerate(texts, start=1):
         assert "BA20261020000001" in text
         assert "王**" in text
