@@ -98,5 +98,14 @@ def open_page(browser: Any) -> Iterator[Callable[..., tuple[Any, PageProblems]]]
 def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    # A click that navigates may still be swapping documents: Chromium then refuses the
+    # capture. Wait for the new page to load, and try once more if it was mid-swap.
+    page.wait_for_load_state()
+    try:
+        page.screenshot(path=str(path), full_page=full_page)
+    except Exception as error:
+        if "Unable to capture screenshot" not in str(error):
+            raise
+        page.wait_for_load_state()
+        page.screenshot(path=str(path), full_page=full_page)
     return path
