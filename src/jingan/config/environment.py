@@ -75,6 +75,12 @@ class Environment(BaseModel):
     # Where the archive simulator serves the inpatient institutions' record archives; each
     # institution's own archive URL is configured in the console (ArchiveSource.base_url).
     archive_api_url: str = "http://127.0.0.1:8103"
+    # The medical-insurance e-prescription centre (医保电子处方中心) and the `version` it
+    # expects; paths and dictionaries are in settings.ERX_CENTRE (they differ by region).
+    erx_centre_url: str = "http://127.0.0.1:8104"
+    erx_centre_version: str = Field(default="1.0.0", min_length=1, max_length=20)
+    # Where the centre sends its notifications (the platform's public address).
+    erx_notify_base_url: str = "http://127.0.0.1:8000"
     # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
 
@@ -123,7 +129,14 @@ class Environment(BaseModel):
                     ) from None
         return value
 
-    @field_validator("wechat_api_url", "wechat_oauth_url", "regional_api_url", "archive_api_url")
+    @field_validator(
+        "wechat_api_url",
+        "wechat_oauth_url",
+        "regional_api_url",
+        "archive_api_url",
+        "erx_centre_url",
+        "erx_notify_base_url",
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and (_scheme(value) not in ("http", "https") or not urlsplit(value).netloc):

@@ -69,7 +69,9 @@ INSTALLED_APPS = [
     "jingan.integrations.wechat",
     "jingan.integrations.regional",
     "jingan.integrations.archives",
+    "jingan.integrations.erx_centre",
     "jingan.medical_records",
+    "jingan.prescriptions.erx",
     "jingan.web",
 ]
 
@@ -320,6 +322,20 @@ ARCHIVES = {
     # and the simulated hospitals' key store, written when the demo registers them.
     "platform_url": "http://127.0.0.1:8000",
     "simulator_credentials": DATA_DIR / "archives" / "simulator-credentials.json",
+}
+ERX_CENTRE = {
+    "api_base_url": ENV.erx_centre_url,
+    "version": ENV.erx_centre_version,
+    "enc_type": "SM4",
+    "sign_type": "SM2",
+    "path_prefix": "/fixmedins",
+    # Operation name -> path where a region's centre differs from {path_prefix}/{name}.
+    "paths": {},
+    "timeout_seconds": 10.0,
+    "notify_url": f"{ENV.erx_notify_base_url}/api/v1/erx/centre/notifications",
+    # The simulated centre's own key store (its key pair and the institutions' apps),
+    # written when the demo registers the 26 institutions.
+    "simulator_state": DATA_DIR / "erx" / "centre-simulator.json",
 }
 # A simulator on this machine means a demo: pages may then explain how to drive it.
 SIMULATED_INTEGRATIONS = all(

@@ -24,6 +24,8 @@ from jingan.core.crypto.records import (
     verify_stored_record,
 )
 from jingan.core.crypto.requests import SM2RequestAuth, create_api_client, sign_request
+from jingan.core.crypto.sm2 import Sm2KeyPair, generate_keypair
+from jingan.core.crypto.sm2 import get_backend as get_sm2_backend
 from jingan.core.dictionary.queries import entries as dictionary_entries
 from jingan.core.dictionary.queries import institution_setting, label_for
 from jingan.core.dictionary.services import set_institution_settings
@@ -68,6 +70,9 @@ __all__ = [
     "encrypt_file_bytes",
     "get_current_resident",
     "get_for_user",
+    "generate_keypair",
+    "get_sm2_backend",
+    "Sm2KeyPair",
     "institution_setting",
     "set_institution_settings",
     "label_for",

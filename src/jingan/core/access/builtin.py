@@ -23,6 +23,14 @@ class BuiltinRole:
 
 
 _INSTITUTION_READ = ("institutions.view_institution", "institutions.view_department")
+# E-prescriptions, the centre journal and notifications, the drug catalogue, connections.
+_ERX_READ = (
+    "erx.view_prescription",
+    "erx.view_centrecall",
+    "erx.view_centrenotification",
+    "erx.view_drugcatalogueentry",
+    "erx.view_centreconnection",
+)
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole(
@@ -53,6 +61,8 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "messaging.view_outboxentry",
             "medical_records.view_archivesource",
             "medical_records.manage_archive_source",
+            "erx.view_centreconnection",
+            "erx.manage_centreconnection",
         ),
     ),
     BuiltinRole(
@@ -91,6 +101,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "runtime.view_platform_status",
             "medical_records.view_archivesource",
             "medical_records.view_copyapplication",
+            *_ERX_READ,
         ),
     ),
     BuiltinRole(
@@ -110,6 +121,10 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "accounts.view_user",
             "medical_records.view_archivesource",
             "medical_records.view_copyapplication",
+            *_ERX_READ,
+            "erx.manage_centreconnection",
+            "erx.replay_centrecall",
+            "erx.change_drugcatalogueentry",
         ),
     ),
     BuiltinRole(
@@ -138,5 +153,39 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
         ),
     ),
 )
+
+ERX_ROLES: tuple[BuiltinRole, ...] = (
+    BuiltinRole(
+        "erx_doctor",
+        "医保处方医师",
+        Duty.BUSINESS,
+        ScopeKind.INSTITUTION,
+        "本机构医保电子处方的开具、修改、删除、预核验、签名上传与撤销，购药提示单打印。",
+        (
+            *_INSTITUTION_READ,
+            "erx.view_prescription",
+            "erx.add_prescription",
+            "erx.change_prescription",
+            "erx.delete_prescription",
+            "erx.prescribe_prescription",
+            "erx.view_drugcatalogueentry",
+        ),
+    ),
+    BuiltinRole(
+        "erx_pharmacist",
+        "院内审方药师",
+        Duty.BUSINESS,
+        ScopeKind.INSTITUTION,
+        "本机构医保电子处方的院内审核，处方中心审核与取药结果查询，药品目录查询与同步，异常重放。",
+        (
+            *_INSTITUTION_READ,
+            *_ERX_READ,
+            "erx.review_prescription",
+            "erx.replay_centrecall",
+            "erx.change_drugcatalogueentry",
+        ),
+    ),
+)
+BUILTIN_ROLES = (*BUILTIN_ROLES, *ERX_ROLES)
 
 ADMIN_DUTIES = frozenset({Duty.SYSTEM, Duty.SECURITY, Duty.AUDIT})

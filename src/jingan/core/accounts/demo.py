@@ -36,6 +36,8 @@ INSTITUTION_STAFF = (
     ("admin", "机构管理员", "institution_admin", False),
     ("reviewer", "病案室审核员", "record_room_reviewer", True),
     ("checker", "病案室复核员", "record_room_checker", True),
+    ("doctor", "医保处方医师", "erx_doctor", False),
+    ("pharmacist", "院内审方药师", "erx_pharmacist", False),
 )
 
 ACCOUNTS = [
@@ -62,6 +64,20 @@ ACCOUNTS = [
         "console",
         "每家住院机构一个：jg<机构序号>-checker（两级审核的复核）",
     ),
+    DemoAccount(
+        "医保处方医师",
+        "jg001-doctor",
+        DEMO_PASSWORD,
+        "console",
+        "每家机构一个：jg<机构序号>-doctor（开具、签名上传、撤销电子处方）",
+    ),
+    DemoAccount(
+        "院内审方药师",
+        "jg001-pharmacist",
+        DEMO_PASSWORD,
+        "console",
+        "每家机构一个：jg<机构序号>-pharmacist（院内审方、目录与取药结果）",
+    ),
 ]
 
 
@@ -69,7 +85,13 @@ def is_demo_account(user: Any) -> bool:
     name = user.username
     if name in {row[0] for row in DISTRICT_STAFF}:
         return True
-    return name.startswith("jg") and name.rsplit("-", 1)[-1] in {"admin", "reviewer", "checker"}
+    return name.startswith("jg") and name.rsplit("-", 1)[-1] in {
+        "admin",
+        "reviewer",
+        "checker",
+        "doctor",
+        "pharmacist",
+    }
 
 
 def _institutions(scale: Scale) -> list[Institution]:

@@ -1,0 +1,1 @@
+"""Prescriptions: the medical-insurance e-prescription centre (erx); insurance and payments later."""
