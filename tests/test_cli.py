@@ -50,8 +50,8 @@ def test_demo_data_is_idempotent(runner: CliRunner) -> None:
     usernames = sorted(User.objects.values_list("username", flat=True))
     second = runner.invoke(cli, ["demo-data", "--scale", "tiny"])
     assert second.exit_code == 0, second.output
-    # tiny: the four district roles, plus the first two institutions' admins, reviewers
-    # and checkers.
+    # tiny: the four district roles, plus the first two institutions' admins, reviewers,
+    # checkers, e-prescription doctors and pharmacists.
     assert (
         sorted(User.objects.values_list("username", flat=True))
         == usernames
@@ -59,9 +59,13 @@ def test_demo_data_is_idempotent(runner: CliRunner) -> None:
             "auditor",
             "jg001-admin",
             "jg001-checker",
+            "jg001-doctor",
+            "jg001-pharmacist",
             "jg001-reviewer",
             "jg002-admin",
             "jg002-checker",
+            "jg002-doctor",
+            "jg002-pharmacist",
             "jg002-reviewer",
             "regulator",
             "secadmin",

@@ -26,6 +26,7 @@ from jingan.medical_records.archive_services import (
     poll_due_sources,
 )
 from jingan.medical_records.copy_services import prepare_pending_copies, purge_expired_copies
+from jingan.prescriptions.erx.tasks import poll_outstanding_job
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ SCHEDULE: list[Periodic] = [
         crontab(minute="20", hour="3"),
         purge_expired_copies,
         "清除超过下载期限的电子复印件文件（每夜）",
+    ),
+    Periodic(
+        "erx.poll_outstanding_prescriptions",
+        crontab(minute="*/5"),
+        poll_outstanding_job,
+        "查询已上传电子处方的审核与取药结果（补偿丢失的中心通知），标记过期处方",
     ),
     Periodic(
         "audit.verify_chain",

@@ -43,7 +43,10 @@ from jingan.core.messaging.services import (
 from jingan.core.residents.auth import get_current_resident, resident_required
 from jingan.core.residents.contracts import ResidentSummary
 from jingan.core.residents.identity import IdFacts, InvalidIdNumber, check_id_number
-from jingan.core.residents.public import current_resident_summary
+from jingan.core.residents.public import (
+    current_resident_summary,
+    verified_resident_ids_for_id_number,
+)
 from jingan.core.runtime.health import (
     COMPONENT_TITLES,
     ComponentHealth,
@@ -106,4 +109,5 @@ __all__ = [
     "sweep_outbox",
     "unread_count_for_staff",
     "verify_audit_chain",
+    "verified_resident_ids_for_id_number",
 ]

@@ -20,3 +20,18 @@ def current_resident_summary(request: HttpRequest) -> ResidentSummary | None:
         masked_name=mask_name(resident.name) if resident.is_verified else "",
         is_verified=resident.is_verified,
     )
+
+
+def verified_resident_ids_for_id_number(id_number: str) -> list[int]:
+    """The verified residents whose ID number is ``id_number`` (for notifications by ID)."""
+    from jingan.core.crypto.fields import blind_index
+    from jingan.core.residents.models import Resident
+
+    index = blind_index(Resident, "id_number_index", id_number or "")
+    if not index:
+        return []
+    return list(
+        Resident.objects.filter(id_number_index=index, is_verified=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )

@@ -10,7 +10,9 @@ import click
 
 @click.command()
 @click.argument(
-    "which", type=click.Choice(["wechat", "regional", "archives", "all"]), default="all"
+    "which",
+    type=click.Choice(["wechat", "regional", "archives", "erx-centre", "all"]),
+    default="all",
 )
 @click.option("--host", default=None, help="Address to listen on (default: from the settings).")
 @click.option(
@@ -18,10 +20,16 @@ import click
     default=None,
     type=int,
     help="Port (default: from JINGAN_WECHAT_API_URL / JINGAN_REGIONAL_API_URL / "
-    "JINGAN_ARCHIVE_API_URL); with 'all', the regional and archive simulators take the next ports.",
+    "JINGAN_ARCHIVE_API_URL / JINGAN_ERX_CENTRE_URL); with 'all', the regional, archive and "
+    "declared simulators take the next ports.",
 )
 def simulate(which: str, host: str | None, port: int | None) -> None:
-    """Run the WeChat (微信公众平台), regional platform and/or archive simulators until Ctrl-C."""
+    """Run the WeChat, regional platform, archive and/or declared simulators until Ctrl-C.
+
+    Besides the three built in here, contexts declare simulators in ``simulators.py``
+    (``SIMULATORS``, e.g. the e-prescription centre ``erx-centre``); integrations may not
+    import those contexts, so they are found through ``lib.discovery``.
+    """
     from django.conf import settings
 
     from jingan.integrations.regional.simulator import RegionalSimulator
@@ -61,6 +69,18 @@ def simulate(which: str, host: str | None, port: int | None) -> None:
         )
         archives.bind(host or address.hostname or "127.0.0.1", archive_port or address.port or 8103)
         servers.append(("病案归档系统模拟器（18 家住院机构）", archives))
+    from jingan.lib.discovery import declared
+
+    for index, (_, (name, title, factory, default_base_url)) in enumerate(
+        declared("simulators", "SIMULATORS")
+    ):
+        if which not in (name, "all"):
+            continue
+        address = urlsplit(str(default_base_url))
+        declared_port = (port + 3 + index if which == "all" else port) if port else None
+        server = factory()
+        server.bind(host or address.hostname or "127.0.0.1", declared_port or address.port or 80)
+        servers.append((title, server))
     for title, server in servers:
         click.echo(f"{title}: {server.url}")
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
