@@ -93,6 +93,12 @@ review page. Pharmacy and notifications:
   (``notify_attempts`` times, back-off ``notify_backoff_seconds`` doubling) on a
   background thread. ``drop_notifications: N`` silently loses the next N. Every
   attempt is kept in ``simulator.deliveries``.
+- The pickup result also names the settling pharmacy (``pharmacyCode``,
+  ``pharmacyName``; not in the public clients' models, so optional on our side).
+
+With a state file, the centre's prescriptions and issued signatures are kept beside it
+(``<state>-prescriptions.json``, mode 0600) and read back at start: like the real centre,
+the simulated one remembers what was uploaded when ``jingan serve`` restarts it.
 """
 
 from __future__ import annotations
@@ -138,6 +144,7 @@ from jingan.integrations.erx_centre.port import (
     CODE_TRACE_CODE,
     CODE_UNKNOWN_DRUG,
     CODE_WRONG_STATE,
+    IDEMPOTENT_OPERATIONS,
     CentreProfile,
     Notification,
     Operation,
@@ -161,6 +168,15 @@ MAX_MEDICATION_DAYS = 30
 MAX_TOTAL_COUNT = 50
 MAX_EXTRAS = 4000
 REVIEWER = ("王审方（模拟中心药师）", "YS310000001")
+# Designated pharmacies of the district that settle e-prescriptions (code, name); the
+# one that settles a prescription is reported as ``pharmacyCode``/``pharmacyName`` in
+# the pickup result, an extension the public clients parse as optional.
+PHARMACIES = (
+    ("P31010600012", "上海华氏大药房静安寺店"),
+    ("P31010600027", "上海国大药房南京西路店"),
+    ("P31010600035", "雷允上西区药店大宁店"),
+    ("P31010600041", "上海第一医药商店静安店"),
+)
 _STATE_LOCK = threading.Lock()
 
 
@@ -205,14 +221,18 @@ class CentreState:
 
     def save(self, path: Path | str) -> None:
         """Write atomically, readable by the owner only (it holds secrets and a private key)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
-        payload = json.dumps(asdict(self), ensure_ascii=False, indent=2)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-        os.replace(temporary, target)
+        _write_private_json(Path(path), asdict(self))
+
+
+def _write_private_json(target: Path, payload: Any) -> None:
+    """Replace ``target`` atomically with ``payload`` as JSON, mode 0600."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+    text = json.dumps(payload, ensure_ascii=False, indent=2)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, target)
 
 
 def register_app(
@@ -367,6 +387,20 @@ class CentrePrescription:
     settled_items: list[dict[str, Any]] = field(default_factory=list)
     revoke_pending: bool = False
     undo: dict[str, Any] = field(default_factory=dict)
+    pharmacy: tuple[str, str] = ("", "")
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["valid_until"] = self.valid_until.isoformat()
+        return record
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> CentrePrescription:
+        values = dict(record)
+        values["valid_until"] = datetime.fromisoformat(values["valid_until"])
+        values["reviewer"] = tuple(values.get("reviewer") or ("", ""))
+        values["pharmacy"] = tuple(values.get("pharmacy") or ("", ""))
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -429,6 +463,7 @@ class ErxCentreSimulator(SimulatorServer):
         self._routes = {self.profile.path(op): op for op in Operation}
         if state is None and self.state_path is not None:
             self._reload()
+            self._load_records()
         self._ensure_centre_key()
 
     # -- state ---------------------------------------------------------------------
@@ -442,6 +477,53 @@ class ErxCentreSimulator(SimulatorServer):
         if stamp != self._state_stamp:
             self._state = CentreState.load(self.state_path)
             self._state_stamp = stamp
+
+    @property
+    def records_path(self) -> Path | None:
+        """Where the centre keeps its prescriptions: beside the state file, if there is one.
+
+        A real centre outlives the institutions' restarts; so does the simulated one, or
+        the demo's uploaded prescriptions would become unknown after ``jingan serve``
+        restarts it.
+        """
+        if self.state_path is None:
+            return None
+        return self.state_path.with_name(f"{self.state_path.stem}-prescriptions.json")
+
+    def _load_records(self) -> None:
+        path = self.records_path
+        if path is None or not path.exists():
+            return
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        self._serial = int(raw.get("serial", 0))
+        self._prescriptions = {
+            record["hi_rxno"]: CentrePrescription.from_json(record)
+            for record in raw.get("prescriptions", [])
+        }
+        self._signatures = {
+            digest: _SignRecord(record["app_id"], base64.b64decode(record["original_value"]))
+            for digest, record in dict(raw.get("signatures", {})).items()
+        }
+
+    def _save_records(self) -> None:
+        """Persist the prescriptions (called under the lock after every change)."""
+        path = self.records_path
+        if path is None:
+            return
+        _write_private_json(
+            path,
+            {
+                "serial": self._serial,
+                "prescriptions": [rx.to_json() for rx in self._prescriptions.values()],
+                "signatures": {
+                    digest: {
+                        "app_id": record.app_id,
+                        "original_value": base64.b64encode(record.original_value).decode(),
+                    }
+                    for digest, record in self._signatures.items()
+                },
+            },
+        )
 
     def _ensure_centre_key(self) -> None:
         # A simulator without a state file (tests) makes its own key if the back-end can;
@@ -542,6 +624,8 @@ class ErxCentreSimulator(SimulatorServer):
         try:
             with self._lock:
                 data = self._dispatch(operation, app, opened.data)
+                if operation not in IDEMPOTENT_OPERATIONS:
+                    self._save_records()
         except Refusal as refusal:
             return self._answer(app, version, refusal.code, refusal.message, {})
         return self._answer(app, version, CODE_OK, "成功", data)
@@ -912,6 +996,8 @@ class ErxCentreSimulator(SimulatorServer):
             "rxUsedStasCodg": rx.used_status,
             "rxUsedStasName": self.profile.rx_used_status.get(rx.used_status, ""),
             "seltdelts": list(rx.settled_items),
+            "pharmacyCode": rx.pharmacy[0] if rx.used_status != "01" else "",
+            "pharmacyName": rx.pharmacy[1] if rx.used_status != "01" else "",
         }
 
     def _drug_catalogue(self, app: CentreApp, data: dict[str, Any]) -> dict[str, Any]:
@@ -986,6 +1072,7 @@ class ErxCentreSimulator(SimulatorServer):
             rx.review_opinion = opinion.strip() or ("审核通过" if approve else "审核不通过")
             rx.review_time = _stamp(_now())
             rx.reviewer = REVIEWER
+            self._save_records()
             payload = {**self.review_of(rx), "fixmedinsCode": rx.fixmedins_code}
         self._notify(rx, Notification.REVIEW_RESULT, payload)
         return rx
@@ -1008,6 +1095,7 @@ class ErxCentreSimulator(SimulatorServer):
                 if _now() > rx.valid_until:
                     raise ValueError("处方已过有效期")
                 rx.used_status = "03"
+                rx.pharmacy = PHARMACIES[int(_sm3(rx.hi_rxno.encode())[0]) % len(PHARMACIES)]
             if stage == "complete":
                 if rx.used_status != "03":
                     raise ValueError("处方不在药店结算中")
@@ -1029,6 +1117,7 @@ class ErxCentreSimulator(SimulatorServer):
                     notify = True
             elif stage != "start":
                 raise ValueError("stage 应为 start、complete 或 release")
+            self._save_records()
             payload = {**self.pickup_of(rx), "fixmedinsCode": rx.fixmedins_code}
         if notify:
             self._notify(rx, Notification.PICKUP_RESULT, payload)

@@ -284,16 +284,21 @@ def _system_actor() -> Any:
 
 
 def sync_catalogue(scale: Scale, advance: Callable[[int], None]) -> None:
+    """Sync the catalogue once, then test every institution's connection (RX-C1 board)."""
     from jingan.prescriptions.erx import services
 
-    connection = CentreConnection.objects.unscoped().filter(is_enabled=True).first()
-    if connection is None:
+    connections = list(CentreConnection.objects.unscoped().filter(is_enabled=True))
+    if not connections:
         advance(1)
         return
     with erx_centre_simulator():
         services.sync_drug_catalogue(
-            actor=_system_actor(), institution_id=connection.institution_id
+            actor=_system_actor(), institution_id=connections[0].institution_id
         )
+        for connection in connections:
+            services.test_connection(
+                actor=_system_actor(), institution_id=connection.institution_id
+            )
     advance(1)
 
 
@@ -555,7 +560,9 @@ STEPS = [
         lambda scale: len(_institutions(scale)),
         load_connections,
     ),
-    DemoStep("erx-catalogue", "同步处方流转药品目录", lambda scale: 1, sync_catalogue),
+    DemoStep(
+        "erx-catalogue", "同步处方流转药品目录并测试各机构连接", lambda scale: 1, sync_catalogue
+    ),
     DemoStep(
         "erx-prescriptions",
         "演示医保电子处方（各状态）",

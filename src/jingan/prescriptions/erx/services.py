@@ -45,7 +45,6 @@ from jingan.integrations.erx_centre.port import (
     CODE_UNKNOWN_DRUG,
     Operation,
 )
-from jingan.lib.masking import mask_name
 from jingan.prescriptions.erx import client
 from jingan.prescriptions.erx.errors import ErrorCode, ErxError
 from jingan.prescriptions.erx.models import (
@@ -155,9 +154,13 @@ class ErxActor:
 
 
 def staff_actor(user: Any) -> ErxActor:
-    """A console user; the label is the masked display name (it appears in timelines)."""
+    """A console user; the label (display name and username) appears in timelines.
+
+    Staff act in their professional role, named as on the prescription itself; the
+    masking rules protect residents' data, not the names of the doctors serving them.
+    """
     name = str(getattr(user, "display_name", "") or "")
-    label = f"{mask_name(name)}（{user.username}）" if name else str(user.username)
+    label = f"{name}（{user.username}）" if name else str(user.username)
     return ErxActor(user=user, label=label[:100], via="console")
 
 
@@ -1133,8 +1136,12 @@ def apply_centre_state(
             details = state.get("seltdelts")
             if isinstance(details, list) and details:
                 prescription.dispense_details = json.dumps(details, ensure_ascii=False)
-            pharmacy = str(state.get("pharmacyName") or state.get("fixmedinsName") or "")
-            if pharmacy and state.get("fixmedinsCode") != _own_code(prescription):
+            # The settling pharmacy: named by the centre's extension field, or by a
+            # fixmedinsName that is not our own institution's.
+            pharmacy = str(state.get("pharmacyName") or "")
+            if not pharmacy and state.get("fixmedinsCode") != _own_code(prescription):
+                pharmacy = str(state.get("fixmedinsName") or "")
+            if pharmacy:
                 prescription.pharmacy_name = pharmacy[:200]
         target = _target_status(before, state)
         moves = (

@@ -45,6 +45,7 @@ from jingan.integrations.erx_centre.port import (
 from jingan.integrations.erx_centre.simulator import (
     CATALOGUE,
     CHINA,
+    PHARMACIES,
     CentreApp,
     CentreState,
     ErxCentreSimulator,
@@ -337,6 +338,66 @@ def test_prescription_goes_from_pre_check_to_pickup_with_notifications(
     assert answer.data["seltdelts"][0]["medListCodg"] == AMLODIPINE["medListCodg"]
     assert answer.data["seltdelts"][0]["aprvno"] == AMLODIPINE["aprvno"]
     assert answer.data["seltdelts"][0]["cnt"] == 1
+
+
+@pytest.mark.req("RX-5", "RX-7")
+def test_a_restarted_centre_still_knows_what_was_uploaded(
+    backend: Any, keys: Any, tmp_path: Path
+) -> None:
+    state_path = tmp_path / "centre.json"
+    register_app(
+        state_path,
+        app_id=APP_ID,
+        app_secret=APP_SECRET,
+        public_key_hex=keys.public_hex,
+        fixmedins_code=FIXMEDINS,
+        fixmedins_name=HOSPITAL,
+        notify_url="http://127.0.0.1:9/notify",
+        generate_keypair=lambda: (lambda pair: (pair.private_hex, pair.public_hex))(
+            backend.generate_keypair()
+        ),
+    )
+    credentials = AppCredentials(APP_ID, APP_SECRET, keys.private_hex, keys.public_hex)
+
+    def started() -> tuple[ErxCentreSimulator, HttpErxCentre]:
+        simulator = ErxCentreSimulator(
+            backend=backend, state_path=state_path, review_delay_seconds=0.01, notify_attempts=1
+        )
+        port = HttpErxCentre(
+            profile=CentreProfile(base_url=simulator.start(), timeout_seconds=5.0),
+            credentials=credentials,
+            centre_public_key_hex=simulator.centre_public_key_hex,
+            backend=backend,
+        )
+        return simulator, port
+
+    simulator, port = started()
+    checked = port.call(Operation.UPLOAD_CHECK, upload_check_data()).data
+    assert sign_and_upload(port, checked).code == 0
+    hi_rxno = checked["hiRxno"]
+    wait_for(lambda: simulator.prescription(hi_rxno).review_status == "02")  # type: ignore[union-attr]
+    simulator.pharmacy(hi_rxno, "complete")
+    port.close()
+    simulator.stop()
+    assert oct((tmp_path / "centre-prescriptions.json").stat().st_mode & 0o777) == "0o600"
+
+    again, port = started()
+    try:
+        pickup = query(port, Operation.PICKUP_RESULT, hi_rxno)
+        assert (pickup.code, pickup.data["rxUsedStasCodg"]) == (0, "02")
+        assert pickup.data["pharmacyName"] in {name for _, name in PHARMACIES}
+        assert query(port, Operation.REVIEW_RESULT, hi_rxno).data["rxChkStasCodg"] == "02"
+        # The trace code stays spent across the restart.
+        assert (
+            port.call(
+                Operation.UPLOAD, {**upload_fields(checked), "rxFile": "", "signDigest": ""}
+            ).code
+            != 0
+        )
+        assert [rx.hi_rxno for rx in again.prescriptions()] == [hi_rxno]
+    finally:
+        port.close()
+        again.stop()
 
 
 @pytest.mark.req("RX-6")

@@ -95,6 +95,9 @@ def test_review_and_pickup_notifications_are_applied_and_a_repeat_changes_nothin
     live_centre.pharmacy(rx.hi_rxno, "complete")
     dispensed = wait_status(rx.pk, S.DISPENSED)
     assert dispensed.rx_used_status_code == "02"
+    assert (
+        dispensed.pharmacy_name == live_centre.simulator.prescription(rx.hi_rxno).pharmacy[1] != ""
+    )
     pickup = CentreNotification.objects.unscoped().get(kind="rxSetlInfoNotify")
     assert pickup.outcome == NotificationOutcome.APPLIED
     events = dispensed.events.count()

@@ -228,6 +228,7 @@ def test_full_flow_from_draft_to_dispensed_through_polling(
     dispensed = services.refresh_from_centre(actor=actor, prescription_id=rx.pk)
     assert (dispensed.status, dispensed.rx_used_status_code) == (S.DISPENSED, "02")
     assert dispensed.dispensed_at is not None
+    assert dispensed.pharmacy_name == centre.simulator.prescription(rx.hi_rxno).pharmacy[1] != ""
     assert json.loads(dispensed.dispense_details)[0]["medListCodg"] == DRUG_A
     kinds = list(dispensed.events.values_list("kind", flat=True))
     assert kinds == [
