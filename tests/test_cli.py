@@ -50,13 +50,14 @@ def test_demo_data_is_idempotent(runner: CliRunner) -> None:
     usernames = sorted(User.objects.values_list("username", flat=True))
     second = runner.invoke(cli, ["demo-data", "--scale", "tiny"])
     assert second.exit_code == 0, second.output
-    # tiny: the four district roles, plus the first two institutions' admins, reviewers,
+    # tiny: the five district roles, plus the first two institutions' admins, reviewers,
     # checkers, e-prescription doctors and pharmacists.
     assert (
         sorted(User.objects.values_list("username", flat=True))
         == usernames
         == [
             "auditor",
+            "dataops",
             "jg001-admin",
             "jg001-checker",
             "jg001-doctor",

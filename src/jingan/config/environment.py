@@ -79,6 +79,9 @@ class Environment(BaseModel):
     # expects; paths and dictionaries are in settings.ERX_CENTRE (they differ by region).
     erx_centre_url: str = "http://127.0.0.1:8104"
     erx_centre_version: str = Field(default="1.0.0", min_length=1, max_length=20)
+    # The supervision platform's data sources (public account, internet hospital and the
+    # regional platform's daily files); default: the local feed simulator.
+    supervision_feeds_url: str = "http://127.0.0.1:8105"
     # Where the centre sends its notifications (the platform's public address).
     erx_notify_base_url: str = "http://127.0.0.1:8000"
     # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
@@ -136,6 +139,7 @@ class Environment(BaseModel):
         "archive_api_url",
         "erx_centre_url",
         "erx_notify_base_url",
+        "supervision_feeds_url",
     )
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "jingan.integrations.erx_centre",
     "jingan.medical_records",
     "jingan.prescriptions.erx",
+    "jingan.supervision",
     "jingan.web",
 ]
 
@@ -336,6 +337,18 @@ ERX_CENTRE = {
     # The simulated centre's own key store (its key pair and the institutions' apps),
     # written when the demo registers the 26 institutions.
     "simulator_state": DATA_DIR / "erx" / "centre-simulator.json",
+}
+SUPERVISION = {
+    # Parquet lake: raw/, clean/, rejects/, snapshots/ (DESIGN §5).
+    "lake_dir": DATA_DIR / "lake",
+    # The internet → government-network exchange area: inbox/, accepted/, quarantine/.
+    "exchange_dir": DATA_DIR / "exchange",
+    # The synthetic sources' feeds (public account, internet hospital, regional files).
+    "feeds_base_url": ENV.supervision_feeds_url,
+    # Seed of the deterministic district-scale synthetic data.
+    "synthetic_seed": 20260101,
+    # A feed whose newest landed day is older than this raises its own alert.
+    "feed_stale_days": 2,
 }
 # A simulator on this machine means a demo: pages may then explain how to drive it.
 SIMULATED_INTEGRATIONS = all(

@@ -23,6 +23,14 @@ class BuiltinRole:
 
 
 _INSTITUTION_READ = ("institutions.view_institution", "institutions.view_department")
+# Supervision: dashboards (indicator store), alerts, run history, exchange register.
+_SUPERVISION_READ = (
+    "supervision.view_indicatorvalue",
+    "supervision.view_alert",
+    "supervision.view_alertrule",
+    "supervision.view_jobrun",
+    "supervision.view_exchangefile",
+)
 # E-prescriptions, the centre journal and notifications, the drug catalogue, connections.
 _ERX_READ = (
     "erx.view_prescription",
@@ -102,6 +110,8 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "medical_records.view_archivesource",
             "medical_records.view_copyapplication",
             *_ERX_READ,
+            *_SUPERVISION_READ,
+            "supervision.handle_alert",
         ),
     ),
     BuiltinRole(
@@ -125,6 +135,8 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "erx.manage_centreconnection",
             "erx.replay_centrecall",
             "erx.change_drugcatalogueentry",
+            "supervision.view_indicatorvalue",
+            "supervision.view_alert",
         ),
     ),
     BuiltinRole(
@@ -186,6 +198,22 @@ ERX_ROLES: tuple[BuiltinRole, ...] = (
         ),
     ),
 )
-BUILTIN_ROLES = (*BUILTIN_ROLES, *ERX_ROLES)
+SUPERVISION_ROLES: tuple[BuiltinRole, ...] = (
+    BuiltinRole(
+        "supervision_operator",
+        "监管数据运维员",
+        Duty.BUSINESS,
+        ScopeKind.DISTRICT,
+        "监管平台的数据采集、清洗与指标作业：运行记录、按日重跑、数据交换、预警规则维护。",
+        (
+            *_SUPERVISION_READ,
+            "supervision.rerun_jobrun",
+            "supervision.add_alertrule",
+            "supervision.change_alertrule",
+            "supervision.handle_alert",
+        ),
+    ),
+)
+BUILTIN_ROLES = (*BUILTIN_ROLES, *ERX_ROLES, *SUPERVISION_ROLES)
 
 ADMIN_DUTIES = frozenset({Duty.SYSTEM, Duty.SECURITY, Duty.AUDIT})

@@ -30,6 +30,7 @@ DISTRICT_STAFF = (
     ("secadmin", "安全管理员（演示）", "security_admin"),
     ("auditor", "安全审计员（演示）", "auditor"),
     ("regulator", "区卫健委监管（演示）", "district_regulator"),
+    ("dataops", "监管数据运维（演示）", "supervision_operator"),
 )
 # Per institution: (username suffix, display suffix, role code, only where inpatient).
 INSTITUTION_STAFF = (
@@ -47,6 +48,9 @@ ACCOUNTS = [
     DemoAccount("安全管理员", "secadmin", DEMO_PASSWORD, "console", "角色与授权、账号解锁"),
     DemoAccount("安全审计员", "auditor", DEMO_PASSWORD, "console", "审计日志查询与校验"),
     DemoAccount("区卫健委监管", "regulator", DEMO_PASSWORD, "screen", "全区只读、运行态势大屏"),
+    DemoAccount(
+        "监管数据运维", "dataops", DEMO_PASSWORD, "console", "采集、清洗、指标作业与预警规则"
+    ),
     DemoAccount(
         "机构管理员", "jg001-admin", DEMO_PASSWORD, "console", "每家机构一个：jg<机构序号>-admin"
     ),
