@@ -27,6 +27,7 @@ from jingan.medical_records.archive_services import (
 )
 from jingan.medical_records.copy_services import prepare_pending_copies, purge_expired_copies
 from jingan.prescriptions.erx.tasks import poll_outstanding_job
+from jingan.supervision.tasks import check_feeds_fresh, process_exchange_inbox, run_yesterday
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,24 @@ SCHEDULE: list[Periodic] = [
         crontab(minute="40", hour="2"),
         verify_audit_chain,
         "审计链完整性校验（每夜）",
+    ),
+    Periodic(
+        "supervision.run_yesterday",
+        crontab(minute="30", hour="2"),
+        run_yesterday,
+        "监管数据：采集、清洗前一日数据并计算指标、评估预警（每夜 02:30）",
+    ),
+    Periodic(
+        "supervision.check_feed_freshness",
+        crontab(minute="15"),
+        check_feeds_fresh,
+        "监管数据源断供检查（每小时）",
+    ),
+    Periodic(
+        "supervision.process_exchange_inbox",
+        crontab(minute="*/5"),
+        process_exchange_inbox,
+        "处理数据交换区待交换文件（校验、接收或隔离、入湖）",
     ),
 ]
 

@@ -45,6 +45,8 @@ from jingan.core.residents.contracts import ResidentSummary
 from jingan.core.residents.identity import IdFacts, InvalidIdNumber, check_id_number
 from jingan.core.residents.public import (
     current_resident_summary,
+    resident_account_pseudonym,
+    resident_rows_for_day,
     verified_resident_ids_for_id_number,
 )
 from jingan.core.runtime.health import (
@@ -99,6 +101,8 @@ __all__ = [
     "StaffRecipient",
     "WeChatPayload",
     "current_resident_summary",
+    "resident_account_pseudonym",
+    "resident_rows_for_day",
     "notify",
     "notify_permission_holders",
     "platform_health",

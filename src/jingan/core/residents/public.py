@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.http import HttpRequest
+from django.utils import timezone
 
 from jingan.core.residents.auth import get_current_resident
 from jingan.core.residents.contracts import ResidentSummary
@@ -35,3 +38,51 @@ def verified_resident_ids_for_id_number(id_number: str) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+# GB/T 2261.1 sex codes, the coding the supervision lake uses for every source.
+_GENDER_CODES = {"M": "1", "F": "2"}
+# Separates this pseudonym from every other HMAC under the blind-index key.
+_ACCOUNT_PSEUDONYM_DOMAIN = "supervision.platform_account"
+
+
+def resident_account_pseudonym(openid: str) -> str:
+    """A stable pseudonym for a resident account (HMAC-SM3, never the openid itself)."""
+    from jingan.core.crypto.fields import BLIND_INDEX_PURPOSE
+    from jingan.core.crypto.macs import mac_hex
+
+    return mac_hex(BLIND_INDEX_PURPOSE, f"{_ACCOUNT_PSEUDONYM_DOMAIN}\x1f{openid}".encode())
+
+
+def resident_rows_for_day(day: date) -> list[dict[str, object]]:
+    """Residents created on local ``day``, as rows of the ``platform_residents`` dataset.
+
+    Only what supervision needs: a pseudonymous account id, when the account was
+    registered and verified (local wall-clock time), gender and birth year.
+    """
+    from jingan.core.residents.models import Resident
+
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    residents = (
+        Resident.objects.filter(created_at__gte=start, created_at__lt=end)
+        .order_by("created_at", "pk")
+        .only("openid", "created_at", "verified_at", "sex", "birth_date")
+    )
+
+    def local(moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        return timezone.localtime(moment, zone).replace(tzinfo=None, microsecond=0)
+
+    return [
+        {
+            "account_id": resident_account_pseudonym(resident.openid),
+            "registered_at": local(resident.created_at),
+            "verified_at": local(resident.verified_at),
+            "gender": _GENDER_CODES.get(resident.sex),
+            "birth_year": resident.birth_date.year if resident.birth_date else None,
+        }
+        for resident in residents
+    ]

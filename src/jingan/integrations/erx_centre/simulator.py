@@ -459,6 +459,9 @@ class ErxCentreSimulator(SimulatorServer):
         self._prescriptions: dict[str, CentrePrescription] = {}
         self._signatures: dict[str, _SignRecord] = {}
         self._serial = 0
+        # The records file as this process last wrote or read it: another process (a
+        # demo run beside `jingan serve`) may write it too, and then it is read again.
+        self._records_stamp: int | None = None
         self._timers: list[threading.Timer] = []
         self._routes = {self.profile.path(op): op for op in Operation}
         if state is None and self.state_path is not None:
@@ -490,10 +493,20 @@ class ErxCentreSimulator(SimulatorServer):
             return None
         return self.state_path.with_name(f"{self.state_path.stem}-prescriptions.json")
 
+    def _records_changed_elsewhere(self) -> bool:
+        path = self.records_path
+        if path is None:
+            return False
+        try:
+            return path.stat().st_mtime_ns != self._records_stamp
+        except FileNotFoundError:
+            return False
+
     def _load_records(self) -> None:
         path = self.records_path
         if path is None or not path.exists():
             return
+        self._records_stamp = path.stat().st_mtime_ns
         raw = json.loads(path.read_text(encoding="utf-8"))
         self._serial = int(raw.get("serial", 0))
         self._prescriptions = {
@@ -524,6 +537,7 @@ class ErxCentreSimulator(SimulatorServer):
                 },
             },
         )
+        self._records_stamp = path.stat().st_mtime_ns
 
     def _ensure_centre_key(self) -> None:
         # A simulator without a state file (tests) makes its own key if the back-end can;
@@ -623,6 +637,8 @@ class ErxCentreSimulator(SimulatorServer):
             return self._answer(app, version, code, error.message, {})
         try:
             with self._lock:
+                if self._records_changed_elsewhere():
+                    self._load_records()
                 data = self._dispatch(operation, app, opened.data)
                 if operation not in IDEMPOTENT_OPERATIONS:
                     self._save_records()

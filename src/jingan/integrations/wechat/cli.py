@@ -11,7 +11,7 @@ import click
 @click.command()
 @click.argument(
     "which",
-    type=click.Choice(["wechat", "regional", "archives", "erx-centre", "all"]),
+    type=click.Choice(["wechat", "regional", "archives", "erx-centre", "feeds", "all"]),
     default="all",
 )
 @click.option("--host", default=None, help="Address to listen on (default: from the settings).")

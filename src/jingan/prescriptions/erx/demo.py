@@ -255,14 +255,21 @@ def _listening(host: str, port: int) -> bool:
 
 @contextmanager
 def erx_centre_simulator(*, review_delay_seconds: float = 0.2) -> Iterator[str]:
-    """The configured centre's base URL, with the simulator serving it for the duration
-    when the URL is local and nothing listens there yet (``make run`` may have one)."""
+    """A centre simulator serving this data directory's key store for the duration.
+
+    On the configured local port when it is free; when something already listens there
+    (``make run`` of this or another checkout), on a free port of its own with the
+    settings pointed at it meanwhile, so the demo never talks to a centre that does not
+    know its institutions. A remote (real) centre URL is used as it is.
+    """
     url = str(settings.ERX_CENTRE["api_base_url"]).rstrip("/")
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port
-    if host not in LOCAL_HOSTS or port is None or _listening(host, port):
+    if host not in LOCAL_HOSTS or port is None:
         yield url
         return
+    from django.test.utils import override_settings
+
     from jingan.integrations.erx_centre.simulator import ErxCentreSimulator
 
     simulator = ErxCentreSimulator(
@@ -270,9 +277,11 @@ def erx_centre_simulator(*, review_delay_seconds: float = 0.2) -> Iterator[str]:
         state_path=Path(str(settings.ERX_CENTRE["simulator_state"])),
         review_delay_seconds=review_delay_seconds,
     )
-    simulator.start(host, port)
+    taken = _listening(host, port)
+    own_url = simulator.start(host, 0 if taken else port)
     try:
-        yield url
+        with override_settings(ERX_CENTRE={**settings.ERX_CENTRE, "api_base_url": own_url}):
+            yield own_url
     finally:
         simulator.stop()
 

@@ -395,6 +395,17 @@ def test_a_restarted_centre_still_knows_what_was_uploaded(
             != 0
         )
         assert [rx.hi_rxno for rx in again.prescriptions()] == [hi_rxno]
+        # A second process on the same key store (a demo run beside `jingan serve`)
+        # uploads; the running centre reads the records again and knows it too.
+        other, other_port = started()
+        try:
+            checked = other_port.call(Operation.UPLOAD_CHECK, upload_check_data("RX20250002")).data
+            assert sign_and_upload(other_port, checked).code == 0
+        finally:
+            other_port.close()
+            other.stop()
+        detail = query(port, Operation.DETAIL, checked["hiRxno"])
+        assert (detail.code, detail.data["hospRxno"]) == (0, "RX20250002")
     finally:
         port.close()
         again.stop()

@@ -1,0 +1,20 @@
+-- pa_realname_monthly: 月新增实名用户数 (month, count)
+SELECT period_start, value, numerator, denominator
+FROM (
+  WITH calendar AS (SELECT CAST(range AS DATE) AS period_start FROM range(date_trunc('month', CAST(DATE '2025-01-01' AS TIMESTAMP)), CAST(DATE '2025-01-31' AS TIMESTAMP) + INTERVAL 1 DAY, INTERVAL 1 MONTH)),
+  first_approvals AS (SELECT account_id, decided_at AS approved_at, gender, birth_date FROM clean_pa_realname WHERE outcome = 'approved' AND decided_at IS NOT NULL QUALIFY row_number() OVER (PARTITION BY account_id ORDER BY decided_at, application_id) = 1),
+  events AS (
+    SELECT CAST(date_trunc('month', approved_at) AS DATE) AS period_start, account_id
+    FROM first_approvals
+    WHERE CAST(approved_at AS DATE)
+          >= CAST(date_trunc('month', CAST(DATE '2025-01-01' AS TIMESTAMP)) AS DATE)
+      AND CAST(approved_at AS DATE) <= DATE '2025-01-31'
+  )
+  SELECT calendar.period_start,
+         CAST(count(events.account_id) AS DOUBLE) AS value,
+         CAST(NULL AS DOUBLE) AS numerator,
+         CAST(NULL AS DOUBLE) AS denominator
+  FROM calendar LEFT JOIN events USING (period_start)
+  GROUP BY calendar.period_start
+) AS indicator_rows
+ORDER BY period_start
