@@ -13,6 +13,7 @@ from ninja.responses import Status
 
 from jingan.core.public import SM2RequestAuth
 from jingan.integrations.archives.port import ArchivePayload
+from jingan.lib.schemas import inline_definitions
 from jingan.medical_records.archive_models import ArchiveChannel, ArchiveSource
 from jingan.medical_records.archive_queries import institution_by_code
 from jingan.medical_records.archive_services import (
@@ -52,20 +53,8 @@ def _error(code: ErrorCode, message: str) -> dict[str, str]:
     return {"code": code.value, "message": message}
 
 
-def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
-    """The JSON schema with its ``$defs`` references replaced by the definitions."""
-    if isinstance(schema, dict):
-        reference = schema.get("$ref", "")
-        if reference.startswith("#/$defs/"):
-            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
-        return {k: _inline(v, definitions) for k, v in schema.items() if k != "$defs"}
-    if isinstance(schema, list):
-        return [_inline(item, definitions) for item in schema]
-    return schema
-
-
 _PAYLOAD_SCHEMA = ArchivePayload.model_json_schema()
-PAYLOAD_SCHEMA = _inline(_PAYLOAD_SCHEMA, _PAYLOAD_SCHEMA.get("$defs", {}))
+PAYLOAD_SCHEMA = inline_definitions(_PAYLOAD_SCHEMA)
 REQUEST_BODY = {
     "requestBody": {
         "required": True,

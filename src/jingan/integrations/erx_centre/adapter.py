@@ -260,11 +260,14 @@ def open_notification(
     credentials: AppCredentials,
     centre_public_key_hex: str,
     backend: Sm2Backend,
+    *,
+    check_time: bool = True,
 ) -> tuple[Notification, Opened]:
     """A verified notification: which kind, and its business object.
 
     EnvelopeError (with ``field``) for a missing or unknown ``transType``, a stale
     timestamp, ciphertext that does not decrypt or a signature that is not the centre's.
+    ``check_time=False`` re-opens a kept notification later (a deliberate replay).
     """
     envelope = read_envelope(body)
     trans_type = str(envelope.get("transType") or "")
@@ -279,6 +282,7 @@ def open_notification(
         credentials=credentials,
         verifying_key_hex=centre_public_key_hex,
         backend=backend,
+        check_time=check_time,
     )
     return kind, opened
 

@@ -21,6 +21,7 @@ from ninja.responses import Status
 
 from jingan.core.public import SM2RequestAuth, record_event
 from jingan.lib.masking import mask_id_number, mask_name
+from jingan.lib.schemas import inline_definitions
 from jingan.prescriptions.erx import services
 from jingan.prescriptions.erx.client import profile
 from jingan.prescriptions.erx.errors import ErrorCode, ErxError
@@ -52,27 +53,13 @@ ERRORS: dict[int, Any] = {
 }
 
 
-def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
-    """The JSON schema with its ``$defs`` references replaced by the definitions."""
-    if isinstance(schema, dict):
-        reference = schema.get("$ref", "")
-        if reference.startswith("#/$defs/"):
-            return _inline(definitions[reference.removeprefix("#/$defs/")], definitions)
-        return {k: _inline(v, definitions) for k, v in schema.items() if k != "$defs"}
-    if isinstance(schema, list):
-        return [_inline(item, definitions) for item in schema]
-    return schema
-
-
 _DRAFT_SCHEMA = PrescriptionDraft.model_json_schema()
 # The body is parsed by the service (schemas.parse_draft) so that a bad field is answered
 # in Chinese with its path; the schema is still published for vendors.
 DRAFT_BODY = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {"schema": _inline(_DRAFT_SCHEMA, _DRAFT_SCHEMA.get("$defs", {}))}
-        },
+        "content": {"application/json": {"schema": inline_definitions(_DRAFT_SCHEMA)}},
     }
 }
 

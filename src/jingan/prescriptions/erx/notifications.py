@@ -23,11 +23,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from jingan.core.public import get_sm2_backend, record_event, sm3_hex
-from jingan.integrations.erx_centre.adapter import answer_notification, unsigned_refusal
+from jingan.integrations.erx_centre.adapter import (
+    answer_notification,
+    open_notification,
+    unsigned_refusal,
+)
 from jingan.integrations.erx_centre.envelope import (
     EnvelopeError,
     Opened,
-    open_envelope,
     read_envelope,
 )
 from jingan.integrations.erx_centre.port import (
@@ -76,22 +79,13 @@ def _centre_actor() -> Any:
 def _open(
     body: bytes, connection: CentreConnection, *, check_time: bool
 ) -> tuple[Notification, Opened]:
-    envelope = read_envelope(body)
-    trans_type = str(envelope.get("transType") or "")
-    if not trans_type:
-        raise EnvelopeError("缺少必填字段 transType", field="transType")
-    try:
-        kind = Notification(trans_type)
-    except ValueError:
-        raise EnvelopeError(f"不支持的通知类型 transType={trans_type}", field="transType") from None
-    opened = open_envelope(
-        envelope,
-        credentials=client.credentials_for(connection),
-        verifying_key_hex=connection.centre_public_key_hex,
-        backend=get_sm2_backend(),
+    return open_notification(
+        body,
+        client.credentials_for(connection),
+        connection.centre_public_key_hex,
+        get_sm2_backend(),
         check_time=check_time,
     )
-    return kind, opened
 
 
 def _answer(connection: CentreConnection, kind: str, code: int, message: str) -> dict[str, Any]:
