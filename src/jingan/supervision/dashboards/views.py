@@ -21,6 +21,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
+from django.db.models import Min
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -154,9 +155,12 @@ class Kpi:
 @dataclass(frozen=True)
 class Freshness:
     data_through: datetime.date | None
+    # The first period any of the page's indicators has a value for: before it the
+    # charts show a gap, not zeros.
     computed_at: datetime.datetime | None
     is_stale: bool
     errors: tuple[str, ...]
+    data_from: datetime.date | None = None
 
 
 @dataclass
@@ -244,15 +248,20 @@ def _month_starts(start: datetime.date, end: datetime.date) -> list[datetime.dat
 
 
 def _filled(
-    values: dict[datetime.date, float], periods: list[datetime.date], through: datetime.date | None
+    values: dict[datetime.date, float],
+    periods: list[datetime.date],
+    since: datetime.date | None,
+    through: datetime.date | None,
 ) -> list[float | None]:
-    """A count missing on a day the data covers is a zero (the indicator SQL groups rows
-    and so yields nothing for an empty day); after the data ends it is unknown."""
+    """A count missing on a day the data covers is a zero (a module nobody opened that
+    day has no row); before the data starts and after it ends it is unknown: a gap."""
+    if since is not None and periods and all(period.day == 1 for period in periods):
+        since = since.replace(day=1)  # month periods: the month the data starts in
     filled: list[float | None] = []
     for period in periods:
         if period in values:
             filled.append(values[period])
-        elif through is not None and period <= through:
+        elif through is not None and period <= through and (since is None or period >= since):
             filled.append(0.0)
         else:
             filled.append(None)
@@ -275,7 +284,13 @@ def _freshness(codes: Sequence[str]) -> Freshness:
         or (timezone.localdate() - data_through).days > stale_days
         or bool(errors)
     )
-    return Freshness(data_through, max(runs) if runs else None, stale, errors)
+    # Only a date, over every institution: it tells where the series start, nothing more.
+    data_from = (
+        IndicatorValue.objects.unscoped()
+        .filter(indicator__in=list(codes), grain="day")
+        .aggregate(first=Min("period_start"))["first"]
+    )
+    return Freshness(data_through, max(runs) if runs else None, stale, errors, data_from)
 
 
 def newest_day(codes: Sequence[str]) -> datetime.date:
@@ -347,6 +362,7 @@ def registrations_dashboard(
     freshness = _freshness(REGISTRATION_CODES)
     board = Dashboard("registrations", "注册与实名", start, end, "全区", freshness)
     through = freshness.data_through
+    since = freshness.data_from
     day = {
         code: _series(user, code, "day", start, end)
         for code in (
@@ -406,8 +422,8 @@ def registrations_dashboard(
         registered = _by_day(day["pa_registered_daily"])
         realname = _by_day(day["pa_realname_daily"])
         labels = [f"{p:%Y-%m-%d}" for p in periods]
-    registered_values = _filled(registered, periods, through)
-    realname_values = _filled(realname, periods, through)
+    registered_values = _filled(registered, periods, since, through)
+    realname_values = _filled(realname, periods, since, through)
     board.charts.append(
         _axis_chart(
             "chart-trend",
@@ -490,8 +506,8 @@ def registrations_dashboard(
     )
 
     days = _days(start, end)
-    submitted = _filled(_by_day(day["pa_manual_review_submitted"]), days, through)
-    handled = _filled(_by_day(day["pa_manual_review_handled"]), days, through)
+    submitted = _filled(_by_day(day["pa_manual_review_submitted"]), days, since, through)
+    handled = _filled(_by_day(day["pa_manual_review_handled"]), days, since, through)
     # Pending is a level, not a count of events: a missing day is unknown, not zero.
     pending_by_day = _by_day(day["pa_manual_review_pending"])
     pending = [pending_by_day.get(d) for d in days]
@@ -541,6 +557,7 @@ def activity_dashboard(user: Any, *, start: datetime.date, end: datetime.date) -
     freshness = _freshness(ACTIVITY_CODES)
     board = Dashboard("activity", "活跃用户", start, end, "全区", freshness)
     through = freshness.data_through
+    since = freshness.data_from
     days = _days(start, end)
     labels = [f"{d:%Y-%m-%d}" for d in days]
     dau_points = _series(user, "pa_dau", "day", start, end)
@@ -549,13 +566,13 @@ def activity_dashboard(user: Any, *, start: datetime.date, end: datetime.date) -
     months = _month_starts(start, end)
     mau_points = _series(user, "pa_mau", "month", months[0], end)
 
-    dau = _filled(_by_day(dau_points), days, through)
+    dau = _filled(_by_day(dau_points), days, since, through)
     # A rolling window is a level: a missing day is unknown rather than zero.
     active_by_day = _by_day(active_points)
     active = [active_by_day.get(d) for d in days]
-    sessions = _filled(_by_day(session_points), days, through)
+    sessions = _filled(_by_day(session_points), days, since, through)
     mau_by_month = _by_day(mau_points)
-    mau = _filled(mau_by_month, months, through)
+    mau = _filled(mau_by_month, months, since, through)
     month_labels = [f"{m:%Y-%m}" for m in months]
 
     board.kpis = [
@@ -683,6 +700,7 @@ def modules_dashboard(
         scope = "本机构"
     board = Dashboard("modules", "模块访问", start, end, scope, freshness)
     through = freshness.data_through
+    since = freshness.data_from
     days = _days(start, end)
     labels = [f"{d:%Y-%m-%d}" for d in days]
 
@@ -769,7 +787,7 @@ def modules_dashboard(
             for code, v, m in totals
         ],
     )
-    daily = {code: _filled(visits[code], days, through) for code in visits}
+    daily = {code: _filled(visits[code], days, since, through) for code in visits}
     board.charts.append(
         _axis_chart(
             "chart-module-trend",

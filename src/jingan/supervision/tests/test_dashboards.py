@@ -238,8 +238,8 @@ def test_the_period_picker_changes_the_range(
     # Presets end on the newest data day, not on today.
     thirty = _registrations(client, period="30", grain="day")
     assert list(cells(thirty, "trend")) == [f"{d:%Y-%m-%d}" for d in days(D(2026, 3, 2), END)]
-    # Days inside the data but without a stored row are zero-count days.
-    assert cells(thirty, "trend")["2026-03-02"]["registered"] == "0"
+    # Before the first stored day the data is unknown: a gap, not a zero.
+    assert cells(thirty, "trend")["2026-03-02"]["registered"] == "—"
     ninety = _registrations(client, period="90", grain="day")
     assert len(cells(ninety, "trend")) == 90
     default = _registrations(client)
