@@ -87,6 +87,7 @@ def load_supervision_data(scale: Scale, advance: Callable[[int], None]) -> None:
     skipped), then compute the indicators once over the loaded range and evaluate the
     alert rules: a district year takes minutes this way, not half an hour."""
     from jingan.supervision.alerts.services import evaluate_alerts
+    from jingan.supervision.cleaning.runner import bulk_identities
     from jingan.supervision.indicators.runner import compute
     from jingan.supervision.pipeline import run_day
 
@@ -105,7 +106,7 @@ def load_supervision_data(scale: Scale, advance: Callable[[int], None]) -> None:
         evaluate_alerts(trigger="demo")
         advance(1)
         return
-    with running_feeds(scale, seed, days[0], days[-1]):
+    with running_feeds(scale, seed, days[0], days[-1]), bulk_identities():
         for day in pending:
             runs = run_day(day, trigger="demo", analyse=False)
             failed = [f"{run.kind}:{run.target}" for run in runs if run.status == JobStatus.FAILED]

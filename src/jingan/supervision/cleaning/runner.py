@@ -10,6 +10,8 @@ is snapshotted first, so a bad run can be undone.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -60,17 +62,55 @@ def age_group(age: int, groups: tuple[tuple[str, int, int], ...] = AGE_GROUPS) -
     return next((label for label, low, high in groups if low <= age <= high), "")
 
 
-def person_facts(id_number: str, day: date) -> PersonFacts:
-    """What cleaning keeps of a person in place of their ID number; InvalidIdNumber if bad."""
-    facts = check_id_number(id_number, today=day)
+# Filled only inside ``bulk_identities()`` (a demo or back-fill loading many days): a
+# long-lived worker must not keep pseudonyms past a key rotation, a bulk load may.
+_IDENTITY_CACHE: dict[str, tuple[str, str, date]] | None = None
+
+
+@contextmanager
+def bulk_identities() -> Iterator[None]:
+    """Remember each ID number's pseudonym, gender and birth date for the duration.
+
+    A district's residents come back day after day, and the check plus the HMAC were
+    half of a day's cleaning in a year-long load.
+    """
+    global _IDENTITY_CACHE
+    previous, _IDENTITY_CACHE = _IDENTITY_CACHE, {}
+    try:
+        yield
+    finally:
+        _IDENTITY_CACHE = previous
+
+
+def _identity(id_number: str) -> tuple[str, str, date]:
+    """(pseudonym, gender, birth date) of a valid ID number; InvalidIdNumber otherwise.
+
+    The birth date is checked against the event day by the caller, so the answer does
+    not depend on the day.
+    """
+    cache = _IDENTITY_CACHE
+    if cache is not None and id_number in cache:
+        return cache[id_number]
+    facts = check_id_number(id_number, today=date.max)
     resident = apps.get_model("residents", "Resident")
     # The residents' own blind index: the same person gets the same pseudonym everywhere.
     person_id = blind_index(resident, "id_number_index", facts.id_number)
-    age = age_on(facts.birth_date, day)
+    identity = (person_id, "1" if facts.sex == "M" else "2", facts.birth_date)
+    if cache is not None:
+        cache[id_number] = identity
+    return identity
+
+
+def person_facts(id_number: str, day: date) -> PersonFacts:
+    """What cleaning keeps of a person in place of their ID number; InvalidIdNumber if bad."""
+    person_id, gender, birth_date = _identity(id_number)
+    if birth_date > day:
+        raise InvalidIdNumber("出生日期无效")
+    age = age_on(birth_date, day)
     return PersonFacts(
         person_id=person_id,
-        gender="1" if facts.sex == "M" else "2",
-        birth_date=facts.birth_date,
+        gender=gender,
+        birth_date=birth_date,
         age=age,
         age_group=age_group(age),
     )
