@@ -18,7 +18,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jingan.core.public import get_for_user, record_event, users_with_permission
+from jingan.core.public import get_for_user, users_with_permission
 from jingan.supervision import pipeline
 from jingan.supervision.alerts import services as alert_services
 from jingan.supervision.datasets import DATASETS
@@ -339,31 +338,6 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def update_alert_rule(
-    *, actor: Any, rule_id: int, form: RuleForm, request: HttpRequest
-) -> AlertRule:
-    """Save a rule's threshold, baseline, cooldown, severity and switch; audited."""
-    with transaction.atomic():
-        rule = AlertRule.objects.select_for_update().get(pk=rule_id)
-        before = {name: getattr(rule, name) for name in RuleForm.Meta.fields}
-        for name in RuleForm.Meta.fields:
-            setattr(rule, name, form.cleaned_data[name])
-        rule.save()
-        record_event(
-            action="supervision.alertrule.change",
-            actor=actor,
-            object_type="supervision.alertrule",
-            object_id=str(rule.pk),
-            detail={
-                "code": rule.code,
-                "before": before,
-                "after": {name: getattr(rule, name) for name in RuleForm.Meta.fields},
-            },
-            request=request,
-        )
-    return rule
-
-
 @login_required
 @permission_required(VIEW_RULE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
@@ -372,9 +346,12 @@ def rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if not request.user.has_perm(CHANGE_RULE):
             raise PermissionDenied("您没有修改预警规则的权限")
-        form = RuleForm(request.POST, instance=AlertRule.objects.get(pk=pk))
+        form = RuleForm(request.POST, instance=rule)
         if form.is_valid():
-            update_alert_rule(actor=request.user, rule_id=rule.pk, form=form, request=request)
+            changes = {name: form.cleaned_data[name] for name in RuleForm.Meta.fields}
+            alert_services.update_alert_rule(
+                actor=request.user, rule_id=rule.pk, changes=changes, request=request
+            )
             messages.success(request, f"预警规则 {rule.name} 已保存")
             return redirect("supervision:rules")
     else:

@@ -289,3 +289,24 @@ def comment_alert(*, actor: Any, alert_id: int, body: str) -> AlertComment:
         comment = AlertComment.objects.create(alert=alert, author=actor, body=body)
         _audit("comment", alert, actor, comment=comment.pk)
     return comment
+
+
+def update_alert_rule(
+    *, actor: Any, rule_id: int, changes: dict[str, Any], request: Any = None
+) -> AlertRule:
+    """Change a rule's settings (threshold, baseline, cooldown, severity, switch); audited."""
+    with transaction.atomic():
+        rule = AlertRule.objects.select_for_update().get(pk=rule_id)
+        before = {name: getattr(rule, name) for name in changes}
+        for name, value in changes.items():
+            setattr(rule, name, value)
+        rule.save()
+        record_event(
+            action="supervision.alertrule.change",
+            actor=actor,
+            object_type="supervision.alertrule",
+            object_id=str(rule.pk),
+            detail={"code": rule.code, "before": before, "after": dict(changes)},
+            request=request,
+        )
+    return rule
