@@ -84,6 +84,14 @@ class Environment(BaseModel):
     supervision_feeds_url: str = "http://127.0.0.1:8105"
     # Where the centre sends its notifications (the platform's public address).
     erx_notify_base_url: str = "http://127.0.0.1:8000"
+    # The visit event centre: journal partitions (fixed once events exist: a visit's
+    # partition is a hash modulo this number) and where the HL7 v2 (MLLP) listener binds.
+    event_partitions: int = Field(default=8, ge=1, le=256)
+    # How long a sub-centre's partition lease lasts without renewal (takeover delay).
+    event_lease_seconds: float = Field(default=10.0, ge=1.0, le=300.0)
+    his_mllp_listen: str = Field(default="127.0.0.1:2575", pattern=r"^[\w.:\[\]-]+:\d{1,5}$")
+    # The HIS simulators (dialects A-D) that `jingan serve` runs in embedded mode.
+    his_simulator_url: str = "http://127.0.0.1:8106"
     # Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
 
@@ -140,6 +148,7 @@ class Environment(BaseModel):
         "erx_centre_url",
         "erx_notify_base_url",
         "supervision_feeds_url",
+        "his_simulator_url",
     )
     @classmethod
     def _http_url(cls, value: str) -> str:

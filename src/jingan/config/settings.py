@@ -70,8 +70,10 @@ INSTALLED_APPS = [
     "jingan.integrations.regional",
     "jingan.integrations.archives",
     "jingan.integrations.erx_centre",
+    "jingan.integrations.his",
     "jingan.medical_records",
     "jingan.prescriptions.erx",
+    "jingan.accompaniment.visits",
     "jingan.supervision",
     "jingan.web",
 ]
@@ -349,6 +351,29 @@ SUPERVISION = {
     "synthetic_seed": 20260101,
     # A feed whose newest landed day is older than this raises its own alert.
     "feed_stale_days": 2,
+}
+VISITS: dict[str, Any] = {
+    # Journal partitions; sub-centres hold them by lease (DESIGN §4).
+    "partitions": ENV.event_partitions,
+    "lease_seconds": ENV.event_lease_seconds,
+    # Events a sub-centre folds per transaction.
+    "batch_size": 500,
+    # Our HL7 v2 listener (dialect A HIS systems connect here and send over MLLP).
+    "mllp_listen": ENV.his_mllp_listen,
+    # The HIS simulators: B's query service and C's SOAP endpoint share one HTTP server
+    # (paths /rest/{code}/..., /hip/{code}); A's MLLP test port is the next port; D's
+    # databases (one SQLite file per institution, owned by the simulator) live here.
+    "his_simulator_url": ENV.his_simulator_url,
+    "his_views_dir": DATA_DIR / "his-views",
+    # Where dialect B HIS systems push (the platform as `jingan serve` runs it).
+    "platform_url": "http://127.0.0.1:8000",
+    # The inbound message queue (third-party node notifications, VA-3) when AMQP is set.
+    "amqp_queue": "jingan.visit-events",
+    # Pollers: back off up to this long; open the circuit after this many failures in a row.
+    "poll_max_backoff_seconds": 300,
+    "circuit_failure_threshold": 5,
+    # Minutes a doctor spends per patient when a department has no history yet (VA-7).
+    "default_minutes_per_patient": 6.0,
 }
 # A simulator on this machine means a demo: pages may then explain how to drive it.
 SIMULATED_INTEGRATIONS = all(

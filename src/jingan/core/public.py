@@ -30,6 +30,7 @@ from jingan.core.dictionary.queries import entries as dictionary_entries
 from jingan.core.dictionary.queries import institution_setting, label_for
 from jingan.core.dictionary.services import set_institution_settings
 from jingan.core.messaging.contracts import (
+    Notice,
     ResidentRecipient,
     StaffRecipient,
     WeChatPayload,
@@ -37,6 +38,7 @@ from jingan.core.messaging.contracts import (
 from jingan.core.messaging.delivery import sweep_outbox
 from jingan.core.messaging.services import (
     notify,
+    notify_many,
     notify_permission_holders,
     unread_count_for_staff,
 )
@@ -48,6 +50,7 @@ from jingan.core.residents.public import (
     resident_account_pseudonym,
     resident_rows_for_day,
     verified_resident_ids_for_id_number,
+    verified_residents_by_id_number,
 )
 from jingan.core.runtime.health import (
     COMPONENT_TITLES,
@@ -103,7 +106,9 @@ __all__ = [
     "current_resident_summary",
     "resident_account_pseudonym",
     "resident_rows_for_day",
+    "Notice",
     "notify",
+    "notify_many",
     "notify_permission_holders",
     "platform_health",
     "record_event",
@@ -114,4 +119,5 @@ __all__ = [
     "unread_count_for_staff",
     "verify_audit_chain",
     "verified_resident_ids_for_id_number",
+    "verified_residents_by_id_number",
 ]

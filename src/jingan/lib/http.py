@@ -36,6 +36,9 @@ MASKERS = {
     "phone": masking.mask_mobile,
     "name": masking.mask_name,
     "address": masking.mask_address,
+    # Hospital card and insurance card numbers identify a patient as well as an ID number.
+    "cardno": masking.mask_id_number,
+    "card_number": masking.mask_id_number,
 }
 
 

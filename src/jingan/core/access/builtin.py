@@ -40,6 +40,19 @@ _ERX_READ = (
     "erx.view_centreconnection",
 )
 
+# The visit assistant's integration side: HIS connections, rejected messages, journeys,
+# the event centre's partitions. Staff never read residents' visits here.
+_VISITS_READ = (
+    "visits.view_hisconnection",
+    "visits.view_rejectedmessage",
+    "visits.view_nodetemplate",
+    "visits.view_partitionlease",
+)
+_VISITS_MANAGE = (
+    "visits.manage_hisconnection",
+    "visits.replay_rejectedmessage",
+)
+
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
     BuiltinRole(
         "system_admin",
@@ -55,6 +68,8 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "institutions.add_department",
             "institutions.change_department",
             "institutions.delete_department",
+            *_VISITS_READ,
+            *_VISITS_MANAGE,
             "dictionary.view_dictionarycategory",
             "dictionary.view_dictionaryentry",
             "dictionary.add_dictionaryentry",
@@ -112,6 +127,7 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             *_ERX_READ,
             *_SUPERVISION_READ,
             "supervision.handle_alert",
+            *_VISITS_READ,
         ),
     ),
     BuiltinRole(
@@ -137,6 +153,9 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (
             "erx.change_drugcatalogueentry",
             "supervision.view_indicatorvalue",
             "supervision.view_alert",
+            *_VISITS_READ,
+            *_VISITS_MANAGE,
+            "visits.add_nodetemplate",
         ),
     ),
     BuiltinRole(

@@ -26,10 +26,10 @@ class InstitutionKind(models.TextChoices):
 class HisDialect(models.TextChoices):
     """How the institution's HIS talks to the platform; one adapter per dialect."""
 
-    HL7_MLLP = "A", "A · HL7 v2（MLLP）"
-    INTERCONNECTION_WEB_SERVICE = "B", "B · 互联互通 Web Service XML"
-    DATABASE_VIEWS = "C", "C · 数据库视图"
-    REST_JSON_PUSH = "D", "D · REST JSON 推送"
+    HL7_MLLP = "A", "A · HL7 v2.5（MLLP）"
+    REST_JSON_PUSH = "B", "B · REST/JSON 推送"
+    INTERCONNECTION_WEB_SERVICE = "C", "C · 互联互通 Web Service（SOAP）"
+    DATABASE_VIEWS = "D", "D · 数据库视图"
 
 
 class Institution(models.Model):

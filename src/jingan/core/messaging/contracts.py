@@ -31,3 +31,16 @@ class WeChatPayload:
     template_id: str
     data: dict[str, str]
     url: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message of a ``notify_many`` call (each with its own words and key)."""
+
+    recipient: Recipient
+    title: str
+    body: str
+    category: str
+    link: str = ""
+    dedup_key: str = ""
+    wechat: WeChatPayload | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from django.http import HttpRequest
@@ -38,6 +39,28 @@ def verified_resident_ids_for_id_number(id_number: str) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
+
+
+def verified_residents_by_id_number(id_numbers: Iterable[str]) -> dict[str, int]:
+    """ID number -> the (first) verified resident holding it, for many numbers in one query."""
+    from jingan.core.crypto.fields import blind_index
+    from jingan.core.residents.models import Resident
+
+    by_index: dict[str, str] = {}
+    for number in set(id_numbers):
+        index = blind_index(Resident, "id_number_index", number or "")
+        if index:
+            by_index[index] = number
+    if not by_index:
+        return {}
+    found: dict[str, int] = {}
+    for index, pk in (
+        Resident.objects.filter(id_number_index__in=list(by_index), is_verified=True)
+        .order_by("pk")
+        .values_list("id_number_index", "pk")
+    ):
+        found.setdefault(by_index[index], pk)
+    return found
 
 
 # GB/T 2261.1 sex codes, the coding the supervision lake uses for every source.

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import click
 
 
+def _players() -> dict[str, tuple[str, Callable[..., None]]]:
+    """Simulations that play scenarios through running simulators (``simulators.PLAYERS``)."""
+    from jingan.lib.discovery import declared
+
+    return {name: (title, run) for _, (name, title, run) in declared("simulators", "PLAYERS")}
+
+
 @click.command()
 @click.argument(
     "which",
-    type=click.Choice(["wechat", "regional", "archives", "erx-centre", "feeds", "all"]),
+    type=click.Choice(
+        ["wechat", "regional", "archives", "erx-centre", "feeds", "all", *_players()]
+    ),
     default="all",
 )
 @click.option("--host", default=None, help="Address to listen on (default: from the settings).")
@@ -23,13 +33,58 @@ import click
     "JINGAN_ARCHIVE_API_URL / JINGAN_ERX_CENTRE_URL); with 'all', the regional, archive and "
     "declared simulators take the next ports.",
 )
-def simulate(which: str, host: str | None, port: int | None) -> None:
+@click.option(
+    "--speed",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=3600),
+    help="clinic-day: simulated seconds per real second.",
+)
+@click.option(
+    "--visits-per-hour",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=1, max=100000),
+    help="clinic-day: visits arriving per simulated hour, district-wide.",
+)
+@click.option(
+    "--hours",
+    default=8.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=24),
+    help="clinic-day: length of the simulated day.",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="clinic-day: random seed.")
+@click.option(
+    "--outage/--no-outage",
+    default=True,
+    show_default=True,
+    help="clinic-day: take one institution's HIS down for 20 simulated minutes.",
+)
+def simulate(
+    which: str,
+    host: str | None,
+    port: int | None,
+    speed: float,
+    visits_per_hour: float,
+    hours: float,
+    seed: int,
+    outage: bool,
+) -> None:
     """Run the WeChat, regional platform, archive and/or declared simulators until Ctrl-C.
 
     Besides the three built in here, contexts declare simulators in ``simulators.py``
-    (``SIMULATORS``, e.g. the e-prescription centre ``erx-centre``); integrations may not
-    import those contexts, so they are found through ``lib.discovery``.
+    (``SIMULATORS``, e.g. the e-prescription centre ``erx-centre``, the HIS systems
+    ``his``) and players (``PLAYERS``, e.g. ``clinic-day``, which plays a day of
+    outpatient visits through the HIS simulators); integrations may not import those
+    contexts, so they are found through ``lib.discovery``.
     """
+    players = _players()
+    if which in players:
+        players[which][1](
+            speed=speed, visits_per_hour=visits_per_hour, hours=hours, seed=seed, outage=outage
+        )
+        return
     from django.conf import settings
 
     from jingan.integrations.regional.simulator import RegionalSimulator

@@ -46,7 +46,7 @@ def test_list_filters_combine(district_admin: Any, client_for: Callable[..., Any
         "/console/institutions/", {"kind": "community_health_centre", "inpatient": "yes"}
     )
     assert response.context["matched"] == 9
-    response = client.get("/console/institutions/", {"q": "康复", "dialect": "C"})
+    response = client.get("/console/institutions/", {"q": "康复", "dialect": "D"})
     assert [i.code for i in response.context["page"]] == ["310106007", "310106008"]
     response = client.get("/console/institutions/", {"q": "310106026"})
     assert [i.name for i in response.context["page"]] == [

@@ -1,0 +1,1 @@
+"""Online accompaniment: the outpatient visit assistant (``visits``); family and companions later."""
