@@ -179,7 +179,15 @@ def run_layout(
     ]
     for process in processes:
         process.start()
-    time.sleep(1.5)  # leases shared out
+    # Start once the sub-centres have shared the partitions out (each holds a fair share).
+    from jingan.accompaniment.visits.models import PartitionLease
+
+    settle = time.monotonic() + 20
+    while time.monotonic() < settle:
+        owners = list(PartitionLease.objects.exclude(owner="").values_list("owner", flat=True))
+        if len(owners) == len(PartitionLease.objects.all()) and len(set(owners)) == workers:
+            break
+        time.sleep(0.1)
     chunk = 50 if rate is None else max(1, int(rate / 50))
     started = time.perf_counter()
     for start in range(0, len(stream), chunk):

@@ -22,6 +22,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 
+from jingan.accompaniment.visits.centre.processor import unpack_state
 from jingan.accompaniment.visits.models import Visit, VisitTodo, WaitEstimate
 from jingan.core.public import blind_index
 from jingan.integrations.his.port import NODE_TITLES, Node, status_label
@@ -278,7 +279,7 @@ class NodePage:
 
 def _state(visit: Visit) -> dict[str, Any]:
     try:
-        data = json.loads(str(visit.state or "{}"))
+        data = json.loads(unpack_state(str(visit.state or "{}")))
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}

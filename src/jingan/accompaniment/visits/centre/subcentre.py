@@ -79,6 +79,7 @@ class SubCentre:
         self.batches: list[BatchResult] = []
         self.keep_batches = False
         self._last_maintained = 0.0
+        self._short = True
 
     # -- leases -------------------------------------------------------------------------
 
@@ -121,6 +122,7 @@ class SubCentre:
                 logger.warning("sub-centre %s lost partition %s", self.name, partition)
                 del self.owned[partition]
         share = math.ceil(len(self.allowed) / members)
+        self._short = len(self.owned) < share
         while len(self.owned) > share:
             partition = max(self.owned)
             token = self.owned.pop(partition)
@@ -168,7 +170,10 @@ class SubCentre:
 
     def tick(self) -> int:
         """Maintain leases when due, then fold one batch; the number of events folded."""
-        if time.monotonic() - self._last_maintained > self.lease_seconds / 3:
+        # Renew well before expiry; look for free partitions more often while short of a
+        # fair share (another sub-centre is giving some back).
+        pace = min(self.lease_seconds / 3, 0.5) if self._short else self.lease_seconds / 3
+        if time.monotonic() - self._last_maintained > pace:
             self.maintain()
             self._last_maintained = time.monotonic()
         if not self.owned:
