@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.conf import settings
 
@@ -42,6 +43,7 @@ def _run_demo_clinic(stop: threading.Event) -> None:
         simulators.stop()
         return
     logger.info("HIS simulators (A-D) at %s; playing a gentle clinic day", url)
+    _wait_for_platform(stop)
     day = 0
     try:
         while not stop.is_set():
@@ -58,6 +60,22 @@ def _run_demo_clinic(stop: threading.Event) -> None:
             day += 1
     finally:
         simulators.stop()
+
+
+def _wait_for_platform(stop: threading.Event, seconds: float = 60.0) -> None:
+    """Let the web server come up first: dialect B pushes to it from the first minute."""
+    from jingan.lib.http import OutboundClient, OutboundError
+
+    deadline = time.monotonic() + seconds
+    with OutboundClient(
+        system="platform", base_url=str(settings.VISITS["platform_url"]), timeout=2.0, retries=0
+    ) as platform:
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                platform.request("GET", "/healthz")
+                return
+            except OutboundError:
+                stop.wait(0.5)
 
 
 def input_components() -> list[BackgroundComponent]:

@@ -43,7 +43,6 @@ from jingan.integrations.his.port import (
     DIALECT_TITLES,
     NODE_STATUSES,
     NODE_TITLES,
-    PAYLOAD_KEYS,
     Node,
 )
 from jingan.lib.masking import (
@@ -262,15 +261,23 @@ def journeys_for_user(user: Any) -> list[JourneyRow]:
     return rows
 
 
+# The Chinese field names (fold.WORDING_FIELDS) that make sense in each node's wording.
+_NODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "appointment": ("预约时间", "科室", "医生"),
+    "registration": ("科室", "医生"),
+    "check_in": ("地点", "科室"),
+    "waiting": ("诊室", "排队号", "前方人数", "科室", "医生"),
+    "consultation": ("诊室", "科室", "医生"),
+    "payment": ("项目", "金额"),
+    "lab_exam": ("项目", "地点"),
+    "pharmacy": ("窗口", "取药码"),
+    "follow_up": (),
+}
+
+
 def placeholder_hint(node: str) -> str:
-    """The ``{field}`` names a node's to-do wording may use, for the editor's hint."""
-    names = ["item_title"]
-    if node == "appointment":
-        names.append("appointment_time_text")
-    for key in (*PAYLOAD_KEYS.get(node, ()), *PAYLOAD_KEYS["*"]):
-        if "(" not in key and key not in names:
-            names.append(key)
-    return "、".join("{" + name + "}" for name in names)
+    """The ``{字段}`` names a node's to-do wording may use, for the editor's hint."""
+    return "、".join("{" + name + "}" for name in _NODE_FIELDS.get(node, ()))
 
 
 def default_wording(node: str, status: str) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "Notification",
     "TemplateNode",
     "Todo",
+    "WORDING_FIELDS",
     "VisitState",
     "default_template_nodes",
     "fold",
@@ -35,15 +36,31 @@ __all__ = [
 # default of every template and may be changed per institution. ``{...}`` fields come
 # from the item's details.
 DEFAULT_TODOS: dict[str, dict[str, str]] = {
-    "appointment": {"booked": "按预约时间{appointment_time_text}到院就诊"},
+    "appointment": {"booked": "按预约时间{预约时间}到院就诊"},
     "registration": {"unpaid": "挂号费待支付"},
-    "check_in": {"pending": "请到{location}签到"},
-    "waiting": {"called": "已叫号，请到{room}就诊"},
-    "consultation": {"in_progress": "正在就诊：{room}"},
-    "payment": {"unpaid": "有待缴费项目：{item_title}"},
-    "lab_exam": {"ordered": "请到{location}做{item_title}"},
-    "pharmacy": {"ready": "请到{window}取药，取药码 {pickup_code}"},
+    "check_in": {"pending": "请到{地点}签到"},
+    "waiting": {"called": "已叫号，请到{诊室}就诊"},
+    "consultation": {"in_progress": "正在就诊：{诊室}"},
+    "payment": {"unpaid": "有待缴费项目：{项目}"},
+    "lab_exam": {"ordered": "请到{地点}做{项目}"},
+    "pharmacy": {"ready": "请到{窗口}取药，取药码 {取药码}"},
     "follow_up": {"pending": "请填写诊后随访问卷"},
+}
+
+# The Chinese field names institution admins write in to-do wording, and what they read.
+# (The payload's own keys, e.g. ``{location}``, work too.)
+WORDING_FIELDS: dict[str, str] = {
+    "预约时间": "appointment_time_text",
+    "地点": "location",
+    "诊室": "room",
+    "项目": "item_title",
+    "窗口": "window",
+    "取药码": "pickup_code",
+    "科室": "department_name",
+    "医生": "doctor_name",
+    "排队号": "queue_no",
+    "前方人数": "ahead",
+    "金额": "total",
 }
 
 # A message at each transition the tender lists (VA-14): appointment, registration,
@@ -301,6 +318,8 @@ def _todo_title(wording: str, item: ItemState) -> str:
     details["item_title"] = item.details.get("item_name") or item.details.get("name") or ""
     at = item.details.get("appointment_time")
     details["appointment_time_text"] = _short_time(at) if isinstance(at, str) else ""
+    for chinese, key in WORDING_FIELDS.items():
+        details[chinese] = details[key]
     try:
         text = wording.format_map(details)
     except (ValueError, IndexError, KeyError):

@@ -69,6 +69,8 @@ def handle_frame(inbound: InboundFrame) -> str | None:
     )
     if result.rejected is not None:
         return build_ack(header, "AE", result.rejected)
+    if result.accepted:
+        _count_received(header.sending_facility, result.accepted)
     logger.debug(
         "HL7 %s from %s: %d accepted, %d duplicate",
         header.control_id,
@@ -77,6 +79,18 @@ def handle_frame(inbound: InboundFrame) -> str | None:
         result.duplicates,
     )
     return build_ack(header, "AA")
+
+
+def _count_received(institution_code: str, accepted: int) -> None:
+    """The console's "events received" of the institution's HIS connection."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    from jingan.accompaniment.visits.models import HisConnection
+
+    HisConnection.objects.unscoped().filter(institution__code=institution_code).update(
+        events_received=F("events_received") + accepted, last_event_at=timezone.now()
+    )
 
 
 def _close_database_connections() -> None:

@@ -332,3 +332,28 @@ def test_each_transition_reaches_the_resident_in_app_and_on_wechat(
         journal.ingest([event(13, "waiting", "called", 21, ahead=0, room="内科第 1 诊室")])
         drain()
     assert Message().objects.filter(resident=resident).count() == 12
+
+
+@pytest.mark.req("VA-1", "VA-13")
+def test_todo_wording_reads_chinese_and_payload_field_names() -> None:
+    from jingan.accompaniment.visits.centre.fold import TemplateNode
+
+    called = FoldEvent(
+        source="test",
+        source_event_id="E1",
+        node="waiting",
+        status="called",
+        occurred_at=T0,
+        payload={"room": "内科第 2 诊室", "queue_no": "03-017"},
+    )
+    template = [
+        TemplateNode("waiting", "候诊", {"called": "{排队号}号请到{诊室}，{room}"}),
+    ]
+    assert [todo.title for todo in fold([called], template).todos] == [
+        "03-017号请到内科第 2 诊室，内科第 2 诊室"
+    ]
+    # A field the HIS did not send is left out rather than shown as a placeholder.
+    bare = FoldEvent(
+        source="test", source_event_id="E2", node="waiting", status="called", occurred_at=T0
+    )
+    assert [todo.title for todo in fold([bare], template).todos] == ["号请到"]
