@@ -76,6 +76,20 @@ def ensure_connections() -> int:
     return created
 
 
+def count_received(*, accepted: int, institution_id: int | None = None, code: str = "") -> None:
+    """Add pushed events to the console's per-connection count and "last event" time."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    rows = HisConnection.objects.unscoped()
+    rows = (
+        rows.filter(institution_id=institution_id)
+        if institution_id
+        else rows.filter(institution__code=code)
+    )
+    rows.update(events_received=F("events_received") + accepted, last_event_at=timezone.now())
+
+
 def validate_endpoint(dialect: str, endpoint: str) -> str:
     """The cleaned endpoint, or ``ConnectionSettingsError`` saying what form it must take."""
     text = (endpoint or "").strip()

@@ -29,16 +29,12 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from jingan.integrations.his.canonical import parse_canonical, to_canonical
-from jingan.integrations.his.hl7.simulator import Hl7HisSimulator
 from jingan.integrations.his.http_simulator import (
     HisHttpSimulator,
     SimulatorAnswer,
     SimulatorRequest,
 )
 from jingan.integrations.his.port import HisEvent, MessageRejected
-from jingan.integrations.his.rest.simulator import RestHisSimulator, credentials_from_file
-from jingan.integrations.his.soap.simulator import SoapHisSimulator
-from jingan.integrations.his.views.simulator import ViewsHisSimulator
 from jingan.lib.http import OutboundClient, OutboundError
 
 logger = logging.getLogger(__name__)
@@ -76,7 +72,16 @@ class HisSimulators:
         views_dir: Path | None = None,
         test_listen: tuple[str, int] | None = None,
     ) -> None:
+        # Imported here: every `jingan` command loads this module (for its PLAYERS), and
+        # the dialect simulators (the B vendor's pure-Python SM2 above all) are slow to load.
         from jingan.accompaniment.visits.inputs.rest_clients import credentials_path
+        from jingan.integrations.his.hl7.simulator import Hl7HisSimulator
+        from jingan.integrations.his.rest.simulator import (
+            RestHisSimulator,
+            credentials_from_file,
+        )
+        from jingan.integrations.his.soap.simulator import SoapHisSimulator
+        from jingan.integrations.his.views.simulator import ViewsHisSimulator
 
         self.dialects = dict(dialects if dialects is not None else institution_dialects())
         self.http = HisHttpSimulator()
@@ -268,13 +273,6 @@ def _run_his(**_: Any) -> None:
         simulators.stop()
 
 
-def demo_patients() -> list[Any]:
-    """The verified demo residents, as the patients the clinic day brings in first."""
-    from jingan.accompaniment.visits.demo import demo_patients as patients
-
-    return patients()
-
-
 def _run_clinic_day(
     *, speed: float, visits_per_hour: float, hours: float, seed: int, outage: bool, **_: Any
 ) -> None:
@@ -282,6 +280,7 @@ def _run_clinic_day(
     import click
 
     from jingan.accompaniment.visits.clinic_day import ClinicDay, ClinicDayPlan, schedule
+    from jingan.accompaniment.visits.demo import demo_patients
 
     remote = RemoteSimulators()
     target: Any

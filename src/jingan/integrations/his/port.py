@@ -12,7 +12,7 @@ Nodes and statuses are ours; each dialect keeps its own table from vendor codes 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -264,9 +264,3 @@ class PolledHis(Protocol):
         ...
 
     def test_connection(self, institution_code: str) -> ConnectionTestResult: ...
-
-
-class InboundParser(Protocol):
-    """Turns one inbound message of a push dialect (A, B, the AMQP drive) into events."""
-
-    def parse(self, raw: bytes | str) -> Iterable[HisEvent]: ...

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jingan.integrations.his.port import NODE_TITLES, HisEvent, Node, status_label, status_rank
+from jingan.integrations.his.port import NODE_TITLES, HisEvent, Node, status_rank
 
 __all__ = [
     "DEFAULT_TODOS",
@@ -228,10 +228,6 @@ class VisitState:
     patient: dict[str, str]
     details: dict[str, Any]  # visit-level: department_name, doctor_name
     events: list[FoldEvent]  # every event seen (the fold's input, for the next fold)
-
-    def node_status_label(self, node: str) -> str:
-        state = self.nodes.get(node)
-        return status_label(node, state.status) if state else "未开始"
 
 
 _NODE_ORDER = {node.value: index for index, node in enumerate(Node)}

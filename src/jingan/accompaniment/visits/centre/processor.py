@@ -66,7 +66,6 @@ __all__ = [
     "pack_state",
     "unpack_state",
     "process_batch",
-    "rebuild_visit",
     "template_nodes",
 ]
 
@@ -171,15 +170,14 @@ def _state_json(result: VisitState, notified: Iterable[str]) -> str:
 
 
 class _Batch:
-    """What one batch needs more than once: templates, institutions, department rates."""
+    """What one batch needs more than once: templates and institutions."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, announce: bool = True) -> None:
         self.templates: dict[int, NodeTemplate] = {}
         self.template_by_id: dict[int, NodeTemplate] = {}
         self.institutions: dict[int, Any] = {}
-        self.rates: dict[tuple[int, str], float] = {}
         self.notifications = 0
-        self.announce = True
+        self.announce = announce
 
     def current_template(self, institution_id: int) -> NodeTemplate:
         from jingan.accompaniment.visits.services import current_template
@@ -208,41 +206,40 @@ class _Batch:
             self.institutions[institution_id] = model.objects.unscoped().get(pk=institution_id)
         return self.institutions[institution_id]
 
-    def minutes_per_patient(self, institution_id: int, department: str) -> float:
-        """Learned from the last called patients of the department (VA-7), else the default.
 
-        Kept for a minute across batches: a rate moves slowly, and asking for it per
-        batch would cost a query per department every few milliseconds.
-        """
-        key = (institution_id, department)
-        cached = _RATES.get(key)
-        if cached is not None and time.monotonic() - cached[1] < 60:
-            return cached[0]
-        if key not in self.rates:
-            recent = (
-                WaitEstimate.objects.filter(
-                    visit__institution_id=institution_id,
-                    department_name=department,
-                    called_at__isnull=False,
-                    ahead__gt=0,
-                )
-                .order_by("-estimated_at")
-                .values_list("estimated_at", "called_at", "ahead")[:50]
-            )
-            samples = [
-                (called - estimated).total_seconds() / 60 / ahead
-                for estimated, called, ahead in recent
-                if called is not None and called > estimated
-            ]
-            default = float(settings.VISITS["default_minutes_per_patient"])
-            self.rates[key] = (
-                round(sum(samples) / len(samples), 2) if len(samples) >= 3 else default
-            )
-            _RATES[key] = (self.rates[key], time.monotonic())
-        return self.rates[key]
-
-
+# (institution, department) -> (minutes per patient, when it was learned).
 _RATES: dict[tuple[int, str], tuple[float, float]] = {}
+
+
+def minutes_per_patient(institution_id: int, department: str) -> float:
+    """Learned from the last called patients of the department (VA-7), else the default.
+
+    Kept for a minute: a rate moves slowly, and asking for it per batch would cost a
+    query per department every few milliseconds.
+    """
+    key = (institution_id, department)
+    cached = _RATES.get(key)
+    if cached is not None and time.monotonic() - cached[1] < 60:
+        return cached[0]
+    recent = (
+        WaitEstimate.objects.filter(
+            visit__institution_id=institution_id,
+            department_name=department,
+            called_at__isnull=False,
+            ahead__gt=0,
+        )
+        .order_by("-estimated_at")
+        .values_list("estimated_at", "called_at", "ahead")[:50]
+    )
+    samples = [
+        (called - estimated).total_seconds() / 60 / ahead
+        for estimated, called, ahead in recent
+        if called is not None and called > estimated
+    ]
+    default = float(settings.VISITS["default_minutes_per_patient"])
+    rate = round(sum(samples) / len(samples), 2) if len(samples) >= 3 else default
+    _RATES[key] = (rate, time.monotonic())
+    return rate
 
 
 def process_batch(
@@ -276,8 +273,7 @@ def process_batch(
         rows = list(VisitEvent.objects.unscoped().filter(condition).order_by("id")[:size])
         if not rows:
             return BatchResult(0, 0, 0)
-        batch = _Batch()
-        batch.announce = announce
+        batch = _Batch(announce=announce)
         changes = _fold_rows(rows, batch)
         by_partition: dict[int, list[VisitEvent]] = {}
         for row in rows:
@@ -344,7 +340,7 @@ def _fold_rows(rows: Sequence[VisitEvent], batch: _Batch) -> list[tuple[int, int
         item.visit.state = pack_state(_state_json(item.result, item.notified))
         item.visit.save()
     _sync_todos(folded)
-    _wait_estimates(folded, batch)
+    _wait_estimates(folded)
     _notify(folded, batch)
     return [(item.visit.pk, item.visit.revision) for item in folded]
 
@@ -454,7 +450,7 @@ def _sync_todos(folded: list[_Folded]) -> None:
         VisitTodo.objects.bulk_update(update, ["is_open", "closed_at", "title"])
 
 
-def _wait_estimates(folded: list[_Folded], batch: _Batch) -> None:
+def _wait_estimates(folded: list[_Folded]) -> None:
     """Keep the wait told at each queue update, and when the patient was really called."""
     estimates: list[WaitEstimate] = []
     called: list[tuple[int, datetime]] = []
@@ -467,7 +463,7 @@ def _wait_estimates(folded: list[_Folded], batch: _Batch) -> None:
             if event.status == "waiting" and isinstance(ahead_value, int | float):
                 ahead = max(int(ahead_value), 0)
                 department = visit.department_name
-                rate = batch.minutes_per_patient(visit.institution_id, department)
+                rate = minutes_per_patient(visit.institution_id, department)
                 minutes = math.ceil(ahead * rate)
                 estimates.append(
                     WaitEstimate(
@@ -566,38 +562,3 @@ def drain(*, limit: int | None = None, owner: str = "drain", announce: bool = Tr
                 return total
     finally:
         PartitionLease.objects.filter(owner=owner).update(owner="", token=None, expires_at=None)
-
-
-def rebuild_visit(visit: Visit) -> Visit:
-    """Fold a visit again from its journal events (e.g. after a template or fold change)."""
-    rows = list(
-        VisitEvent.objects.unscoped()
-        .filter(institution_id=visit.institution_id, visit_key=visit.visit_key)
-        .order_by("id")
-    )
-    result = fold([fold_event(row) for row in rows], template_nodes(visit.template))
-    state = load_state(visit)
-    visit.state = pack_state(_state_json(result, state.get("notified", [])))
-    visit.current_node, visit.current_status = result.current_node, result.current_status
-    visit.is_finished = result.is_finished
-    visit.event_count = len(result.events)
-    visit.revision += 1
-    with transaction.atomic():
-        visit.save()
-        _sync_todos([_Folded(visit, result, visit.template, [], set(), [])])
-    return visit
-
-
-def department_wait_accuracy(institution_id: int) -> dict[str, float | None]:
-    """Mean absolute error (minutes) of the waits told vs. the real calls, per department."""
-    rows = WaitEstimate.objects.filter(
-        visit__institution_id=institution_id, called_at__isnull=False
-    ).values("department_name", "estimated_call_at", "called_at")
-    errors: dict[str, list[float]] = {}
-    for row in rows:
-        called, estimated = row["called_at"], row["estimated_call_at"]
-        if called is None:
-            continue
-        delta = abs((called - estimated).total_seconds()) / 60
-        errors.setdefault(row["department_name"], []).append(delta)
-    return {name: round(sum(v) / len(v), 1) if v else None for name, v in errors.items()}

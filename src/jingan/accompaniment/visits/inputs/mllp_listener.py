@@ -23,6 +23,7 @@ from django import db
 from django.conf import settings
 
 from jingan.accompaniment.visits.centre import journal
+from jingan.accompaniment.visits.connections import count_received
 from jingan.integrations.his.hl7.codec import build_ack, parse_message, read_header
 from jingan.integrations.his.hl7.mllp import InboundFrame, MllpServer, split_endpoint
 from jingan.integrations.his.port import MessageRejected
@@ -70,7 +71,7 @@ def handle_frame(inbound: InboundFrame) -> str | None:
     if result.rejected is not None:
         return build_ack(header, "AE", result.rejected)
     if result.accepted:
-        _count_received(header.sending_facility, result.accepted)
+        count_received(accepted=result.accepted, code=header.sending_facility)
     logger.debug(
         "HL7 %s from %s: %d accepted, %d duplicate",
         header.control_id,
@@ -79,18 +80,6 @@ def handle_frame(inbound: InboundFrame) -> str | None:
         result.duplicates,
     )
     return build_ack(header, "AA")
-
-
-def _count_received(institution_code: str, accepted: int) -> None:
-    """The console's "events received" of the institution's HIS connection."""
-    from django.db.models import F
-    from django.utils import timezone
-
-    from jingan.accompaniment.visits.models import HisConnection
-
-    HisConnection.objects.unscoped().filter(institution__code=institution_code).update(
-        events_received=F("events_received") + accepted, last_event_at=timezone.now()
-    )
 
 
 def _close_database_connections() -> None:

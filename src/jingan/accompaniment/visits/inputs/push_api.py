@@ -19,13 +19,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.apps import apps
-from django.db.models import F
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Router, Schema
 from ninja.responses import Status
 
 from jingan.accompaniment.visits.centre import journal
+from jingan.accompaniment.visits.connections import count_received
 from jingan.core.public import SM2RequestAuth
 from jingan.integrations.his.canonical import parse_canonical
 from jingan.integrations.his.port import HisEvent, MessageRejected
@@ -172,7 +171,7 @@ def push_events(request: HttpRequest) -> Status[object]:
     source = source_for("B", code)
     answer, accepted = _take(request, channel="rest", parse=parse_push, source=source, code=code)
     if accepted:
-        _count_received(institution_id, accepted)
+        count_received(accepted=accepted, institution_id=institution_id)
     return answer
 
 
@@ -285,13 +284,4 @@ def _take(
 def _rejected(status: int, error: MessageRejected, rejected_id: int | None) -> Status[object]:
     return Status(
         status, {"code": str(error.code), "message": error.reason, "rejectedId": rejected_id}
-    )
-
-
-def _count_received(institution_id: int, accepted: int) -> None:
-    # The console shows, per HIS connection, how many events came and when the last did.
-    from jingan.accompaniment.visits.models import HisConnection
-
-    HisConnection.objects.unscoped().filter(institution_id=institution_id).update(
-        events_received=F("events_received") + accepted, last_event_at=timezone.now()
     )

@@ -204,14 +204,6 @@ class RestHisSimulator:
                 self._condition.wait(min(remaining, 0.1))
             return True
 
-    def send_raw(self, institution_code: str, body: str | bytes) -> PushAnswer:
-        """Post ``body`` as it is, signed as the institution (a malformed or tampered push)."""
-        raw = body.encode("utf-8") if isinstance(body, str) else body
-        status, answer = self._post(institution_code, raw)
-        result = PushAnswer(institution_code, status, answer, 0)
-        self.answers.append(result)
-        return result
-
     # -- sending -------------------------------------------------------------------------
 
     def _client(self) -> OutboundClient:

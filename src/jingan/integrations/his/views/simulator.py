@@ -225,10 +225,6 @@ class ViewsHisSimulator:
 
     # -- helpers for the clinic day, the console demo and tests ---------------------
 
-    def database_path(self, institution_code: str) -> Path:
-        """Where the platform finds the institution's database (absent during an outage)."""
-        return self._online_path(institution_code)
-
     def database_url(self, institution_code: str) -> str:
         return f"sqlite:///{self._online_path(institution_code).absolute()}"
 
